@@ -1,0 +1,120 @@
+/*
+ * syncprof.h - the public API of syncprof: Go's mutex and block profiles for
+ * pthread programs.
+ *
+ * Errors, stated once: every syncprof_ function that returns int returns 0 on
+ * success or a positive errno value, unless its comment says otherwise. The
+ * wrappers (syncprof_mutex_lock and friends) return exactly what the wrapped
+ * pthread call returns, with one addition: a NULL object pointer gives EINVAL
+ * instead of a crash. syncprof_sem_wait and syncprof_sem_timedwait follow
+ * sem_wait: 0, or -1 with errno set.
+ *
+ * No init call is needed: the library configures itself from the
+ * environment when it is loaded (see docs/api.md):
+ *   SYNCPROF_MUTEX_FRACTION  as syncprof_set_mutex_profile_fraction
+ *   SYNCPROF_BLOCK_RATE      as syncprof_set_block_profile_rate (ns)
+ *   SYNCPROF_MAX_STACKS      as syncprof_set_max_stacks
+ *   SYNCPROF_OUT             a directory; at exit every enabled profile is
+ *                            written there as mutex.<pid>.pb.gz and
+ *                            block.<pid>.pb.gz
+ * A bad value prints one warning line on stderr and keeps the default.
+ */
+#ifndef SYNCPROF_SYNCPROF_H
+#define SYNCPROF_SYNCPROF_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Sampling, as Go's runtime ---------------------------------------- */
+
+/*
+ * As runtime.SetMutexProfileFraction: rate < 0 only reads the current
+ * value; 0 turns the mutex profile off (what was recorded stays); 1 records
+ * every contention event; N keeps each event with probability 1/N and scales
+ * it by N when it is recorded. Returns the previous value. Cannot fail.
+ */
+int syncprof_set_mutex_profile_fraction(int rate);
+
+/*
+ * As runtime.SetBlockProfileRate: rate_ns <= 0 turns the block profile off;
+ * 1 records every blocking event; otherwise, on average, one sample per
+ * rate_ns nanoseconds spent blocked. Cannot fail.
+ */
+void syncprof_set_block_profile_rate(int64_t rate_ns);
+
+/* The current block profile rate in nanoseconds (0 when off). */
+int64_t syncprof_block_profile_rate(void);
+
+/*
+ * Sets how many distinct stacks each profile keeps (default 16384). Samples
+ * whose stack does not fit are added to one stack named
+ * syncprof_lost_samples, so totals stay honest. Stacks already recorded are
+ * kept even if n is smaller. EINVAL if n is 0 or larger than 1 << 24.
+ */
+int syncprof_set_max_stacks(size_t n);
+
+/* ---- Writing profiles ------------------------------------------------- */
+
+/*
+ * Writes the profile called name ("mutex" or "block") to fd: debug 0 as
+ * gzip-compressed pprof protobuf, debug 1 as Go's text format. The profile
+ * itself is not changed. EINVAL for an unknown name or debug value, ENOMEM,
+ * or the errno of the failed write (EBADF for a closed descriptor).
+ */
+int syncprof_write_profile(const char *name, int fd, int debug);
+
+/*
+ * As syncprof_write_profile, into path: written to a temporary file in the
+ * same directory and renamed, so a failed write never leaves a truncated
+ * profile behind. Errors as above plus those of open and rename.
+ */
+int syncprof_write_profile_file(const char *name, const char *path, int debug);
+
+/* ---- Wrappers --------------------------------------------------------- */
+/*
+ * Each behaves exactly as its pthread twin. An uncontended acquisition costs
+ * one trylock; only an operation that would block is timed and sampled.
+ * <syncprof/pthread.h> maps the pthread names to these.
+ */
+int syncprof_mutex_lock(pthread_mutex_t *m);
+int syncprof_mutex_trylock(pthread_mutex_t *m);
+int syncprof_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime);
+int syncprof_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
+                             const struct timespec *abstime);
+int syncprof_mutex_unlock(pthread_mutex_t *m);
+
+int syncprof_rwlock_rdlock(pthread_rwlock_t *rw);
+int syncprof_rwlock_wrlock(pthread_rwlock_t *rw);
+int syncprof_rwlock_tryrdlock(pthread_rwlock_t *rw);
+int syncprof_rwlock_trywrlock(pthread_rwlock_t *rw);
+int syncprof_rwlock_timedrdlock(pthread_rwlock_t *rw, const struct timespec *abstime);
+int syncprof_rwlock_timedwrlock(pthread_rwlock_t *rw, const struct timespec *abstime);
+int syncprof_rwlock_unlock(pthread_rwlock_t *rw);
+
+int syncprof_cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
+int syncprof_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
+                            const struct timespec *abstime);
+int syncprof_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
+                            const struct timespec *abstime);
+int syncprof_cond_signal(pthread_cond_t *c);
+int syncprof_cond_broadcast(pthread_cond_t *c);
+
+int syncprof_join(pthread_t t, void **retval);
+int syncprof_barrier_wait(pthread_barrier_t *b);
+
+/* 0, or -1 with errno set, as sem_wait and sem_timedwait. */
+int syncprof_sem_wait(sem_t *s);
+int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SYNCPROF_SYNCPROF_H */

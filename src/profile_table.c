@@ -1,0 +1,234 @@
+/*
+ * profile_table.c - the stack buckets of the mutex and block profiles.
+ *
+ * Layout: per profile kind, a fixed hash array of bucket chains and a list
+ * of every bucket ever made (for snapshots). A bucket's stack (hash,
+ * nframes, pcs) never changes after it is published; its count and delay
+ * change only under the spinlock of its stripe (hash % SP_STRIPES), and the
+ * hash array slots of a stripe are written only under that lock too.
+ *
+ * Buckets are never freed: a profile only grows, up to max_stacks buckets,
+ * and their memory comes from an mmap arena, so adding a sample never calls
+ * malloc (the program's allocator may be holding its own lock).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <syncprof/syncprof.h>
+
+#include "export.h"
+#include "profile_table.h"
+#include "spinlock.h"
+
+
+#define SP_HASH_SLOTS (1u << 16)
+#define SP_STRIPES 64u
+#define SP_DEFAULT_MAX_STACKS 16384
+#define SP_MAX_MAX_STACKS (1u << 24)
+#define SP_ARENA_CHUNK (1u << 20)
+
+struct sp_bucket {
+    struct sp_bucket *chain;      /* next in the same hash slot */
+    struct sp_bucket *all_next;   /* next in the kind's list of all buckets */
+    uint64_t hash;
+    double count;                 /* under the stripe lock */
+    int64_t delay_ns;             /* under the stripe lock */
+    int nframes;
+    uintptr_t pcs[];
+};
+
+struct sp_table {
+    sp_spinlock stripe[SP_STRIPES];
+    struct sp_bucket *slots[SP_HASH_SLOTS];
+    struct sp_bucket *_Atomic all;        /* newest first */
+    atomic_size_t nbuckets;
+    sp_spinlock lost_lock;
+    double lost_count;                    /* under lost_lock */
+    int64_t lost_delay;                   /* under lost_lock */
+    uint64_t lost_samples;                /* under lost_lock */
+};
+
+static struct sp_table tables[SP_PROFILE__COUNT];
+static atomic_size_t max_stacks = SP_DEFAULT_MAX_STACKS;
+
+static const uintptr_t lost_stack[1] = { SP_PC_LOST };
+
+static const char *const kind_names[] = {
+#define SP_KIND_NAME(id, name) name,
+    SP_PROFILE_KINDS(SP_KIND_NAME)
+#undef SP_KIND_NAME
+};
+
+/* ---- The arena: bump allocation from mmap'd chunks --------------------- */
+
+static sp_spinlock arena_lock = SP_SPINLOCK_INIT;
+static char *arena_next;   /* under arena_lock */
+static size_t arena_left;  /* under arena_lock */
+
+/* Memory that is never freed, 16-byte aligned; NULL when mmap fails. */
+static void *arena_alloc(size_t size)
+{
+    size = (size + 15) & ~(size_t)15;
+    void *p = NULL;
+    sp_spin_lock(&arena_lock);
+    if (arena_left < size) {
+        size_t chunk = size > SP_ARENA_CHUNK ? size : SP_ARENA_CHUNK;
+        void *m = mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m != MAP_FAILED) {
+            arena_next = m;
+            arena_left = chunk;
+        }
+    }
+    if (arena_left >= size) {
+        p = arena_next;
+        arena_next += size;
+        arena_left -= size;
+    }
+    sp_spin_unlock(&arena_lock);
+    return p;
+}
+
+/* ---- Adding samples --------------------------------------------------- */
+
+/* FNV-1a over the frames, then a final mix so low bits are usable. */
+static uint64_t stack_hash(const uintptr_t *pcs, int n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < n; i++) {
+        h ^= (uint64_t)pcs[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+static struct sp_bucket *find_locked(struct sp_table *t, uint64_t h, const uintptr_t *pcs, int n)
+{
+    for (struct sp_bucket *b = t->slots[h % SP_HASH_SLOTS]; b; b = b->chain)
+        if (b->hash == h && b->nframes == n && memcmp(b->pcs, pcs, n * sizeof *pcs) == 0)
+            return b;
+    return NULL;
+}
+
+/* A new bucket, linked in; NULL when the cap is reached or memory is out. */
+static struct sp_bucket *create_locked(struct sp_table *t, uint64_t h, const uintptr_t *pcs, int n)
+{
+    if (atomic_fetch_add(&t->nbuckets, 1) >= atomic_load(&max_stacks)) {
+        atomic_fetch_sub(&t->nbuckets, 1);
+        return NULL;
+    }
+    struct sp_bucket *b = arena_alloc(sizeof *b + n * sizeof *pcs);
+    if (!b) {
+        atomic_fetch_sub(&t->nbuckets, 1);
+        return NULL;
+    }
+    b->hash = h;
+    b->nframes = n;
+    memcpy(b->pcs, pcs, n * sizeof *pcs);
+    b->chain = t->slots[h % SP_HASH_SLOTS];
+    t->slots[h % SP_HASH_SLOTS] = b;
+    b->all_next = atomic_load(&t->all);
+    while (!atomic_compare_exchange_weak(&t->all, &b->all_next, b))
+        ;
+    return b;
+}
+
+static void add_lost(struct sp_table *t, double count, int64_t delay_ns)
+{
+    sp_spin_lock(&t->lost_lock);
+    t->lost_count += count;
+    t->lost_delay += delay_ns;
+    t->lost_samples++;
+    sp_spin_unlock(&t->lost_lock);
+}
+
+void sp_profile_add(enum sp_profile_kind kind, const uintptr_t *pcs, int n,
+                    double count, int64_t delay_ns)
+{
+    struct sp_table *t = &tables[kind];
+    uint64_t h = stack_hash(pcs, n);
+    sp_spinlock *l = &t->stripe[h % SP_STRIPES];
+
+    sp_spin_lock(l);
+    struct sp_bucket *b = find_locked(t, h, pcs, n);
+    if (!b)
+        b = create_locked(t, h, pcs, n);
+    if (b) {
+        b->count += count;
+        b->delay_ns += delay_ns;
+    }
+    sp_spin_unlock(l);
+    if (!b)
+        add_lost(t, count, delay_ns);
+}
+
+/* ---- Reading ---------------------------------------------------------- */
+
+int sp_profile_snapshot(enum sp_profile_kind kind, struct sp_record **out, size_t *n)
+{
+    struct sp_table *t = &tables[kind];
+    /* The list only grows at its head, and nbuckets is raised before a
+     * bucket is linked in, so the count read after the head bounds the walk
+     * from that head. */
+    struct sp_bucket *head = atomic_load(&t->all);
+    size_t cap = atomic_load(&t->nbuckets) + 1;
+    struct sp_record *recs = malloc(cap * sizeof *recs);
+    *out = NULL;
+    *n = 0;
+    if (!recs)
+        return ENOMEM;
+
+    size_t k = 0;
+    for (struct sp_bucket *b = head; b && k < cap - 1; b = b->all_next) {
+        sp_spinlock *l = &t->stripe[b->hash % SP_STRIPES];
+        sp_spin_lock(l);
+        recs[k] = (struct sp_record){ b->count, b->delay_ns, b->nframes, b->pcs };
+        sp_spin_unlock(l);
+        k++;
+    }
+    sp_spin_lock(&t->lost_lock);
+    if (t->lost_samples > 0)
+        recs[k++] = (struct sp_record){ t->lost_count, t->lost_delay, 1, lost_stack };
+    sp_spin_unlock(&t->lost_lock);
+
+    *out = recs;
+    *n = k;
+    return 0;
+}
+
+uint64_t sp_profile_lost_samples(enum sp_profile_kind kind)
+{
+    struct sp_table *t = &tables[kind];
+    sp_spin_lock(&t->lost_lock);
+    uint64_t n = t->lost_samples;
+    sp_spin_unlock(&t->lost_lock);
+    return n;
+}
+
+const char *sp_profile_name(enum sp_profile_kind kind)
+{
+    return kind_names[kind];
+}
+
+int sp_profile_kind_of(const char *name)
+{
+    for (int k = 0; name && k < SP_PROFILE__COUNT; k++)
+        if (strcmp(name, kind_names[k]) == 0)
+            return k;
+    return -1;
+}
+
+size_t sp_profile_max_stacks(void)
+{
+    return atomic_load(&max_stacks);
+}
+
+SP_PUBLIC int syncprof_set_max_stacks(size_t n)
+{
+    if (n == 0 || n > SP_MAX_MAX_STACKS)
+        return EINVAL;
+    atomic_store(&max_stacks, n);
+    return 0;
+}

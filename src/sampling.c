@@ -1,0 +1,170 @@
+/*
+ * sampling.c - the sampling math of the mutex and block profiles, and the
+ * one place where a kept event is recorded. It follows Go's
+ * runtime/mprof.go (blockevent, mutexevent, saveblockevent) as of Go 1.22.
+ *
+ * Settings are two atomics read with relaxed loads: a change becomes visible
+ * to other threads soon, and each event uses the value it read once.
+ *
+ * Locking: none here. sp_profile_add takes the table's own spinlock. The
+ * per-thread "in profiler" flag keeps the profiler from recording (and
+ * recursing into) locks taken by the code it calls, such as libunwind's.
+ */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <syncprof/syncprof.h>
+
+#include "clock.h"
+#include "export.h"
+#include "profile_table.h"
+#include "sampling.h"
+#include "stack_capture.h"
+
+
+static _Atomic int mutex_fraction;   /* runtime.SetMutexProfileFraction */
+static _Atomic int64_t block_rate;   /* runtime.SetBlockProfileRate, ns */
+
+static SP_TLS uint64_t rand_state;   /* 0 until the thread's first draw */
+static SP_TLS int in_profiler;       /* nesting depth, see sampling.h */
+
+/* ---- Settings -------------------------------------------------------- */
+
+SP_PUBLIC int syncprof_set_mutex_profile_fraction(int rate)
+{
+    if (rate < 0)
+        return atomic_load_explicit(&mutex_fraction, memory_order_relaxed);
+    return atomic_exchange(&mutex_fraction, rate);
+}
+
+SP_PUBLIC void syncprof_set_block_profile_rate(int64_t rate_ns)
+{
+    atomic_store(&block_rate, rate_ns <= 0 ? 0 : rate_ns);
+}
+
+SP_PUBLIC int64_t syncprof_block_profile_rate(void)
+{
+    return atomic_load_explicit(&block_rate, memory_order_relaxed);
+}
+
+int sp_mutex_fraction(void)
+{
+    return atomic_load_explicit(&mutex_fraction, memory_order_relaxed);
+}
+
+int64_t sp_block_rate(void)
+{
+    return atomic_load_explicit(&block_rate, memory_order_relaxed);
+}
+
+/* ---- Randomness ------------------------------------------------------ */
+
+/*
+ * splitmix64 over a per-thread state seeded from the clock and the thread
+ * id: cheap, good enough for Bernoulli trials, and no shared cache line.
+ */
+uint64_t sp_rand64(void)
+{
+    if (rand_state == 0)
+        rand_state = (uint64_t)sp_now_ns() ^ ((uint64_t)syscall(SYS_gettid) << 32) ^ 1;
+    uint64_t z = (rand_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* ---- The block profile ----------------------------------------------- */
+
+/*
+ * An event of d >= rate ns is always kept; a shorter one with probability
+ * (d + 1) / rate, as Go's `cheaprand64() % rate <= cycles`. The expected
+ * number of kept events per nanosecond blocked is then about 1/rate
+ * whatever the mix of event lengths.
+ */
+bool sp_block_sampled(int64_t d, int64_t rate, uint64_t rnd)
+{
+    if (rate <= 0)
+        return false;
+    if (d >= rate)
+        return true;
+    return (int64_t)(rnd % (uint64_t)rate) <= d;
+}
+
+/*
+ * Unbiasing (Go 1.17, golang/go issue 44192). A short event is kept with
+ * probability p = d/rate, so each kept one stands for 1/p = rate/d events
+ * and rate/d * d = rate nanoseconds. Recording count 1 and delay d, as Go
+ * did before, under-reported short events by the factor p.
+ */
+void sp_block_scale(int64_t d, int64_t rate, double *count, int64_t *delay)
+{
+    if (d < rate) {
+        *count = (double)rate / (double)d;
+        *delay = rate;
+    } else {
+        *count = 1;
+        *delay = d;
+    }
+}
+
+void sp_block_event(int64_t d, void *leaf, uintptr_t caller)
+{
+    int64_t rate = sp_block_rate();
+    if (rate <= 0 || in_profiler)
+        return;
+    if (d <= 0)
+        d = 1; /* as Go: every kept event has a positive length */
+    if (!sp_block_sampled(d, rate, rate > 1 ? sp_rand64() : 0))
+        return;
+    double count;
+    int64_t delay;
+    sp_block_scale(d, rate, &count, &delay);
+
+    uintptr_t pcs[SP_MAX_FRAMES];
+    sp_enter_profiler();
+    int n = sp_stack_capture(pcs, leaf, caller);
+    sp_profile_add(SP_PROFILE_BLOCK, pcs, n, count, delay);
+    sp_leave_profiler();
+}
+
+/* ---- The mutex profile ----------------------------------------------- */
+
+/*
+ * Kept with probability 1/fraction, recorded as fraction events and
+ * fraction * d nanoseconds (Go 1.20): the expectation is the true total,
+ * and a later change of the fraction does not rescale what was recorded.
+ */
+void sp_mutex_event(int64_t d, void *leaf, uintptr_t caller)
+{
+    int fraction = sp_mutex_fraction();
+    if (fraction <= 0 || d <= 0 || in_profiler)
+        return;
+    if (fraction > 1 && sp_rand64() % (uint64_t)fraction != 0)
+        return;
+
+    uintptr_t pcs[SP_MAX_FRAMES];
+    sp_enter_profiler();
+    int n = sp_stack_capture(pcs, leaf, caller);
+    sp_profile_add(SP_PROFILE_MUTEX, pcs, n, (double)fraction, (int64_t)fraction * d);
+    sp_leave_profiler();
+}
+
+/* ---- Re-entrancy guard ------------------------------------------------ */
+
+bool sp_in_profiler(void)
+{
+    return in_profiler != 0;
+}
+
+void sp_enter_profiler(void)
+{
+    in_profiler++;
+}
+
+void sp_leave_profiler(void)
+{
+    in_profiler--;
+}

@@ -1,0 +1,47 @@
+/*
+ * spinlock.h - the profiler's own lock, for the short critical sections of
+ * the wait table and the profile table.
+ *
+ * It is not a pthread lock on purpose: under the LD_PRELOAD interposer every
+ * pthread_mutex_lock in the process, including one the library made itself,
+ * would come back into the profiler. These locks are never profiled and
+ * never show in a profile. Holders do a few loads and stores and no calls
+ * that can block, so spinning and then yielding is enough.
+ */
+#ifndef SP_SPINLOCK_H
+#define SP_SPINLOCK_H
+
+#include <sched.h>
+
+static inline void sp_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+typedef struct {
+    int locked; /* 0 or 1; accessed only with __atomic builtins */
+} sp_spinlock;
+
+#define SP_SPINLOCK_INIT { 0 }
+
+static inline void sp_spin_lock(sp_spinlock *l)
+{
+    for (unsigned spins = 0;; spins++) {
+        if (!__atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
+            !__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
+            return;
+        if (spins >= 64)
+            sched_yield();
+        else
+            sp_cpu_relax();
+    }
+}
+
+static inline void sp_spin_unlock(sp_spinlock *l)
+{
+    __atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
+}
+
+#endif /* SP_SPINLOCK_H */

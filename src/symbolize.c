@@ -1,0 +1,478 @@
+/*
+ * symbolize.c - names return addresses and lists the executable mappings of
+ * this process (symbolize.h), with elfutils' libdwfl.
+ *
+ * A lookup goes: module of the address -> ELF symbol (.symtab or .dynsym)
+ * for the real function and its entry -> DWARF, when present, for the
+ * source line and the chain of functions inlined at the address. Anything
+ * missing degrades the answer (no file, then no name) but never fails it.
+ */
+#include "symbolize.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "profile_table.h"
+
+/* A string this symbolizer made (hex names, build ids, paths). */
+struct sp_str {
+    struct sp_str *next;
+    char s[];
+};
+
+struct sp_symbolizer {
+    Dwfl *dwfl;               /* NULL when libdwfl could not start */
+    struct sp_mapping *maps;  /* executable mappings, ascending start */
+    size_t nmaps;
+    struct sp_str *strs;      /* every string handed out, freed at close */
+};
+
+/* ---- Owned strings ------------------------------------------------------ */
+
+/* A copy of the first len bytes of s owned by the symbolizer, or NULL. */
+static const char *sp_str_dup(struct sp_symbolizer *s, const char *src, size_t len)
+{
+    struct sp_str *node = malloc(sizeof(*node) + len + 1);
+
+    if (node == NULL)
+        return NULL;
+    memcpy(node->s, src, len);
+    node->s[len] = '\0';
+    node->next = s->strs;
+    s->strs = node;
+    return node->s;
+}
+
+/* bits as lowercase hex, owned by the symbolizer, or NULL. */
+static const char *sp_str_hex(struct sp_symbolizer *s, const unsigned char *bits, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    char buf[2 * 64 + 1];
+
+    if (n > 64)
+        n = 64; /* real build ids are 8..20 bytes */
+    for (size_t i = 0; i < n; i++) {
+        buf[2 * i] = digits[bits[i] >> 4];
+        buf[2 * i + 1] = digits[bits[i] & 15];
+    }
+    return sp_str_dup(s, buf, 2 * n);
+}
+
+/* ---- libdwfl session ---------------------------------------------------- */
+
+/* Debuginfo is looked up the standard way: the file itself, then
+ * /usr/lib/debug by build id or debuglink, then (elfutils >= 0.178, only
+ * when the user set DEBUGINFOD_URLS) debuginfod servers, which may take a
+ * network round trip per module lacking debug info. */
+static const Dwfl_Callbacks sp_dwfl_callbacks = {
+    .find_elf = dwfl_linux_proc_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+};
+
+/* A Dwfl reporting every module mapped in this process, or NULL. A partial
+ * report (a module that failed to open) is kept: its other modules still
+ * resolve. */
+static Dwfl *sp_dwfl_open(void)
+{
+    Dwfl *dwfl = dwfl_begin(&sp_dwfl_callbacks);
+
+    if (dwfl == NULL)
+        return NULL;
+    dwfl_report_begin(dwfl);
+    int err = dwfl_linux_proc_report(dwfl, getpid());
+    if (dwfl_report_end(dwfl, NULL, NULL) != 0 || err < 0) {
+        dwfl_end(dwfl);
+        return NULL;
+    }
+    return dwfl;
+}
+
+/* ---- Mappings ----------------------------------------------------------- */
+
+/* The module covering addr, or NULL. dwfl_addrmodule alone may answer
+ * with a module merely near addr (seen for [vsyscall], above every module). */
+static Dwfl_Module *sp_module_at(struct sp_symbolizer *s, uintptr_t addr)
+{
+    Dwfl_Module *mod = s->dwfl ? dwfl_addrmodule(s->dwfl, addr) : NULL;
+    Dwarf_Addr low, high;
+
+    if (mod == NULL || dwfl_module_info(mod, NULL, &low, &high, NULL, NULL, NULL, NULL) == NULL ||
+        addr < low || addr >= high)
+        return NULL;
+    return mod;
+}
+
+/* The build id of the module at addr in hex, "" when there is none, or NULL
+ * when out of memory. */
+static const char *sp_build_id(struct sp_symbolizer *s, uintptr_t addr)
+{
+    Dwfl_Module *mod = sp_module_at(s, addr);
+    const unsigned char *bits;
+    GElf_Addr vaddr, bias;
+
+    if (mod == NULL)
+        return "";
+    /* The build id is only read once the ELF is open (libdwfl.h). */
+    (void)dwfl_module_getelf(mod, &bias);
+    int n = dwfl_module_build_id(mod, &bits, &vaddr);
+    return n > 0 ? sp_str_hex(s, bits, (size_t)n) : "";
+}
+
+/* Parses one /proc/self/maps line into m (path and build id still unset).
+ * Returns false for lines that are not an executable, named mapping. Like
+ * Go's runtime/pprof, anonymous executable memory is skipped: it has no file
+ * to symbolize against. */
+static bool sp_parse_maps_line(char *line, struct sp_mapping *m, char **path)
+{
+    char perms[8];
+    unsigned long long start, limit, offset;
+    int pos = 0;
+
+    if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &start, &limit, perms,
+               &offset, &pos) < 4 || pos == 0 || strlen(perms) < 3 || perms[2] != 'x')
+        return false;
+    char *p = line + pos;
+    size_t len = strcspn(p, "\n");
+    static const char deleted[] = " (deleted)";
+    if (len >= sizeof(deleted) - 1 &&
+        memcmp(p + len - (sizeof(deleted) - 1), deleted, sizeof(deleted) - 1) == 0)
+        len -= sizeof(deleted) - 1; /* the path the file had, as Go reports it */
+    if (len == 0)
+        return false;
+    p[len] = '\0';
+    *m = (struct sp_mapping){ .start = (uintptr_t)start, .limit = (uintptr_t)limit,
+                              .file_offset = offset };
+    *path = p;
+    return true;
+}
+
+/* Appends m to s->maps with its path and build id. Returns 0 or ENOMEM. */
+static int sp_add_mapping(struct sp_symbolizer *s, size_t *cap, struct sp_mapping m,
+                          const char *path)
+{
+    if (s->nmaps == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 32;
+        struct sp_mapping *maps = realloc(s->maps, ncap * sizeof(*maps));
+        if (maps == NULL)
+            return ENOMEM;
+        s->maps = maps;
+        *cap = ncap;
+    }
+    m.path = sp_str_dup(s, path, strlen(path));
+    m.build_id = sp_build_id(s, m.start);
+    if (m.path == NULL || m.build_id == NULL)
+        return ENOMEM;
+    s->maps[s->nmaps++] = m;
+    return 0;
+}
+
+/* Reads the executable mappings. An unreadable /proc leaves none: the
+ * profile is still written, only without mappings. Returns 0 or ENOMEM. */
+static int sp_load_mappings(struct sp_symbolizer *s)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    char *line = NULL, *path;
+    size_t linecap = 0, cap = 0;
+    struct sp_mapping m;
+    int err = 0;
+
+    if (f == NULL)
+        return 0;
+    while (err == 0 && getline(&line, &linecap, f) > 0)
+        if (sp_parse_maps_line(line, &m, &path))
+            err = sp_add_mapping(s, &cap, m, path);
+    free(line);
+    fclose(f);
+    return err;
+}
+
+/* The index of the mapping holding addr, or -1. */
+static int sp_find_mapping(const struct sp_symbolizer *s, uintptr_t addr)
+{
+    size_t lo = 0, hi = s->nmaps;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (addr < s->maps[mid].start)
+            hi = mid;
+        else if (addr >= s->maps[mid].limit)
+            lo = mid + 1;
+        else
+            return (int)mid;
+    }
+    return -1;
+}
+
+/* ---- Open / close ------------------------------------------------------- */
+
+int sp_symbolizer_open(struct sp_symbolizer **out)
+{
+    struct sp_symbolizer *s = calloc(1, sizeof(*s));
+
+    *out = NULL;
+    if (s == NULL)
+        return ENOMEM;
+    s->dwfl = sp_dwfl_open();
+    if (sp_load_mappings(s) != 0) {
+        sp_symbolizer_close(s);
+        return ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+void sp_symbolizer_close(struct sp_symbolizer *s)
+{
+    if (s == NULL)
+        return;
+    if (s->dwfl != NULL)
+        dwfl_end(s->dwfl);
+    while (s->strs != NULL) {
+        struct sp_str *next = s->strs->next;
+        free(s->strs);
+        s->strs = next;
+    }
+    free(s->maps);
+    free(s);
+}
+
+size_t sp_symbolizer_mapping_count(const struct sp_symbolizer *s)
+{
+    return s->nmaps;
+}
+
+const struct sp_mapping *sp_symbolizer_mapping(const struct sp_symbolizer *s, size_t i)
+{
+    return i < s->nmaps ? &s->maps[i] : NULL;
+}
+
+/* ---- DWARF: source lines and inlined functions -------------------------- */
+
+/* The string value of attribute at of die, following abstract origins and
+ * specifications (an inlined instance has its name only there), or NULL. */
+static const char *sp_die_string(Dwarf_Die *die, unsigned int at)
+{
+    Dwarf_Attribute attr;
+
+    return dwarf_formstring(dwarf_attr_integrate(die, at, &attr));
+}
+
+/* A function DIE's name: the linkage name when there is one (what .symtab
+ * says for C++), else the source name. */
+static const char *sp_die_name(Dwarf_Die *die)
+{
+    const char *name = sp_die_string(die, DW_AT_linkage_name);
+
+    if (name == NULL)
+        name = sp_die_string(die, DW_AT_MIPS_linkage_name);
+    if (name == NULL)
+        name = sp_die_string(die, DW_AT_name);
+    return name != NULL ? name : "??";
+}
+
+/* file made absolute against cu's compilation directory, as Go and
+ * binutils' addr2line print it (a relative name comes from compiling
+ * "../x.c"). Left as given when the directory is itself relative, as in
+ * distributions' builds with -fdebug-prefix-map. */
+static const char *sp_abs_file(struct sp_symbolizer *s, Dwarf_Die *cu, const char *file)
+{
+    Dwarf_Attribute attr;
+    const char *dir;
+    char *joined;
+
+    if (file == NULL || file[0] == '/' || cu == NULL ||
+        (dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr))) == NULL ||
+        dir[0] != '/' || asprintf(&joined, "%s/%s", dir, file) < 0)
+        return file;
+    const char *owned = sp_str_dup(s, joined, strlen(joined));
+    free(joined);
+    return owned != NULL ? owned : file;
+}
+
+/* Where the inlined instance die was called from: its DW_AT_call_file
+ * (resolved in cu's file table) and DW_AT_call_line. */
+static void sp_call_site(struct sp_symbolizer *s, Dwarf_Die *cu, Dwarf_Die *die,
+                         const char **file, int *line)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word idx, lineno;
+    Dwarf_Files *files;
+    size_t nfiles;
+
+    *file = NULL;
+    *line = 0;
+    if (dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &idx) == 0 &&
+        dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && idx < nfiles)
+        *file = sp_abs_file(s, cu, dwarf_filesrc(files, idx, NULL, NULL));
+    if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &lineno) == 0)
+        *line = (int)lineno;
+}
+
+/* Stores one frame; past SP_MAX_INLINE the last slot is reused, so the
+ * outermost (real) function always ends up last. */
+static void sp_push_frame(struct sp_symbol *out, const char *fn, const char *file, int line)
+{
+    int i = out->nframes < SP_MAX_INLINE ? out->nframes++ : SP_MAX_INLINE - 1;
+
+    out->frames[i] = (struct sp_frame){ .function = fn, .file = file, .line = line };
+}
+
+/* The file and line of addr from the module's line table. */
+static void sp_line_of(struct sp_symbolizer *s, Dwfl_Module *mod, Dwarf_Addr addr,
+                       const char **file, int *line)
+{
+    Dwfl_Line *l = dwfl_module_getsrc(mod, addr);
+
+    *line = 0;
+    *file = NULL;
+    if (l != NULL)
+        *file = sp_abs_file(s, dwfl_linecu(l), dwfl_lineinfo(l, NULL, line, NULL, NULL, NULL));
+}
+
+/*
+ * Fills out->frames from the DIE nesting at addr: the innermost function
+ * takes the line-table position; each inlined instance gives its caller the
+ * call site. The nesting is read with dwarf_getscopes_die, since
+ * dwarf_getscopes continues an inlined instance with the scopes of its
+ * abstract definition, not with its callers. Sets out->entry from the
+ * real function's DIE. Returns false without DWARF.
+ */
+static bool sp_dwarf_frames(struct sp_symbolizer *s, Dwfl_Module *mod, Dwarf_Addr addr,
+                            struct sp_symbol *out)
+{
+    Dwarf_Addr bias;
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
+    Dwarf_Die *scopes = NULL, inner;
+    const char *file;
+    int line, n;
+
+    if (cu == NULL || dwarf_getscopes(cu, addr - bias, &scopes) <= 0) {
+        free(scopes);
+        return false;
+    }
+    inner = scopes[0];
+    free(scopes);
+    scopes = NULL;
+    n = dwarf_getscopes_die(&inner, &scopes);
+    sp_line_of(s, mod, addr, &file, &line);
+    for (int i = 0; i < n; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine)
+            continue;
+        sp_push_frame(out, sp_die_name(&scopes[i]), file, line);
+        if (tag == DW_TAG_subprogram) {
+            Dwarf_Addr entry;
+            if (dwarf_entrypc(&scopes[i], &entry) == 0)
+                out->entry = entry + bias;
+            break;
+        }
+        sp_call_site(s, cu, &scopes[i], &file, &line);
+    }
+    free(scopes);
+    return out->nframes > 0;
+}
+
+/* ---- Lookup ------------------------------------------------------------- */
+
+/* The symbol name without its version: since binutils 2.35, .symtab spells
+ * versioned symbols "__libc_start_main@@GLIBC_2.34", which no other tool
+ * shows. Keeps the full name if the copy cannot be made. */
+static const char *sp_unversioned(struct sp_symbolizer *s, const char *name)
+{
+    const char *at = strchr(name, '@');
+    const char *copy = at != NULL && at > name ? sp_str_dup(s, name, (size_t)(at - name)) : NULL;
+
+    return copy != NULL ? copy : name;
+}
+
+/* Names out->addr from the ELF symbol tables and DWARF. The ELF symbol
+ * names the real function (and gives its entry) when there is one: it is
+ * the linker's name, e.g. foo.constprop.0 for a clone. Returns false when
+ * neither knows the address. */
+static bool sp_resolve(struct sp_symbolizer *s, struct sp_symbol *out)
+{
+    Dwfl_Module *mod = sp_module_at(s, out->addr);
+    GElf_Off off;
+    GElf_Sym sym;
+    const char *name;
+
+    if (mod == NULL)
+        return false;
+    name = dwfl_module_addrinfo(mod, out->addr, &off, &sym, NULL, NULL, NULL);
+    if (name != NULL)
+        name = sp_unversioned(s, name);
+    out->nframes = 0;
+    if (!sp_dwarf_frames(s, mod, out->addr, out) && name != NULL) {
+        const char *file;
+        int line;
+        sp_line_of(s, mod, out->addr, &file, &line);
+        sp_push_frame(out, name, file, line);
+    }
+    if (out->nframes == 0)
+        return false;
+    if (name != NULL) {
+        out->frames[out->nframes - 1].function = name;
+        out->entry = out->addr - off;
+    }
+    return true;
+}
+
+/* Names out->addr by its hex value, as pprof shows unknown frames. */
+static int sp_name_hex(struct sp_symbolizer *s, struct sp_symbol *out)
+{
+    char buf[2 + 2 * sizeof(uintptr_t) + 1];
+    int len = snprintf(buf, sizeof(buf), "0x%" PRIxPTR, out->addr);
+    const char *name = sp_str_dup(s, buf, (size_t)len);
+
+    out->nframes = 1;
+    out->known = false;
+    out->frames[0] = (struct sp_frame){ .function = name ? name : "?" };
+    return name ? 0 : ENOMEM;
+}
+
+/*
+ * Drops the inlined frames of <syncprof/pthread.h>'s fast paths
+ * (syncprof_inline_*): they are library internals, and a sample's stack is
+ * the wrapper, then the program's own function. The real (outermost)
+ * function is always kept.
+ */
+static void sp_drop_header_inlines(struct sp_symbol *out)
+{
+    static const char prefix[] = "syncprof_inline_";
+    int kept = 0;
+    for (int i = 0; i < out->nframes; i++) {
+        bool last = i == out->nframes - 1;
+        if (!last && strncmp(out->frames[i].function, prefix, sizeof prefix - 1) == 0)
+            continue;
+        out->frames[kept++] = out->frames[i];
+    }
+    out->nframes = kept;
+}
+
+int sp_symbolize(struct sp_symbolizer *s, uintptr_t pc, struct sp_symbol *out)
+{
+    /* pc is a return address: the call is the instruction before it. */
+    uintptr_t addr = pc > 0 ? pc - 1 : 0;
+
+    *out = (struct sp_symbol){ .addr = addr, .entry = addr, .mapping = -1 };
+    if (pc == SP_PC_LOST) {
+        out->known = true;
+        out->nframes = 1;
+        out->frames[0] = (struct sp_frame){ .function = SP_LOST_SAMPLES_NAME };
+        return 0;
+    }
+    out->mapping = sp_find_mapping(s, addr);
+    if (s->dwfl != NULL && pc > 0 && sp_resolve(s, out)) {
+        out->known = true;
+        sp_drop_header_inlines(out);
+        return 0;
+    }
+    return sp_name_hex(s, out);
+}

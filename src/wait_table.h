@@ -1,0 +1,89 @@
+/*
+ * wait_table.h - who is waiting for which object right now, and the mutex
+ * profile's accounting of that waiting.
+ *
+ * A thread about to block registers an sp_waiter that lives on its own stack
+ * for the length of the wait; it is linked into the bucket of the object's
+ * address. An unlocker asks the table how much waiting it ended (charged):
+ * the sum over the object's waiters of the time since each was last
+ * charged, after which they count as charged up to now. Every waited
+ * nanosecond is therefore charged at most once, to the holder during whose
+ * hold it passed, and a hold that keeps ten threads waiting 1 ms counts
+ * 10 ms (Go 1.22, golang/go issue 61015, computes the same sum
+ * approximately).
+ *
+ * A condition-variable waiter registers twice: on the condition (its wait
+ * reason) and on its mutex, as a re-acquirer that counts as waiting for the
+ * mutex only from the moment a signal or broadcast woke it.
+ *
+ * Thread safety: any thread, any time; each bucket has a spinlock held for a
+ * few loads and stores. Nothing here allocates. The table is also what a
+ * thread dump reads to tell what each thread waits for.
+ */
+#ifndef SP_WAIT_TABLE_H
+#define SP_WAIT_TABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Wait reasons, in the words of Go's goroutine dumps where it has them. */
+#define SP_WAIT_REASONS(X) \
+    X(SP_WAIT_MUTEX, "mutex lock") \
+    X(SP_WAIT_RWLOCK_READ, "rwlock read") \
+    X(SP_WAIT_RWLOCK_WRITE, "rwlock write") \
+    X(SP_WAIT_COND, "cond wait") \
+    X(SP_WAIT_COND_REACQUIRE, "cond wait (mutex)") \
+    X(SP_WAIT_JOIN, "join") \
+    X(SP_WAIT_SEMAPHORE, "semaphore") \
+    X(SP_WAIT_BARRIER, "barrier")
+
+enum sp_wait_reason {
+#define SP_WAIT_ENUM(id, text) id,
+    SP_WAIT_REASONS(SP_WAIT_ENUM)
+#undef SP_WAIT_ENUM
+};
+
+struct sp_waiter {
+    struct sp_waiter *prev, *next;  /* bucket list; under the bucket lock */
+    const void *object;             /* what is waited for; never changes */
+    enum sp_wait_reason reason;     /* never changes */
+    int64_t start_ns;               /* when the wait began; never changes */
+    int64_t charged_ns;             /* charged up to here; under the bucket lock */
+    bool profiled;                  /* the mutex profile was on at the start */
+    /* For SP_WAIT_COND_REACQUIRE: the waiter on the condition whose wake-up
+     * starts this one's wait for the mutex. */
+    struct sp_waiter *cond_twin;
+    int64_t woken_ns;               /* COND: 0 until signalled; atomic */
+};
+
+/* Registers w as waiting for object since now. */
+void sp_wait_begin(struct sp_waiter *w, const void *object,
+                   enum sp_wait_reason reason, int64_t now);
+
+/* Registers a condition wait: on cond (reason "cond wait") and, as its
+ * re-acquirer, on mutex. */
+void sp_wait_begin_cond(struct sp_waiter *on_cond, struct sp_waiter *on_mutex,
+                        const void *cond, const void *mutex, int64_t now);
+
+/* Unregisters w (the wait is over). */
+void sp_wait_end(struct sp_waiter *w);
+
+/* True if any waiter may be registered on object: one relaxed load, no
+ * lock, so unlockers can skip the table in the common case. */
+bool sp_wait_maybe(const void *object);
+
+/*
+ * The unlocker's side: the waiting, in ns, that profiled waiters on object
+ * did since they were last charged; they are charged up to now. 0 when
+ * nobody waits.
+ */
+int64_t sp_wait_charge(const void *object, int64_t now);
+
+/* A signal (all = false) or broadcast (all = true) on cond: marks the
+ * oldest unwoken waiter, or every one, as woken at now. */
+void sp_wait_wake_cond(const void *cond, bool all, int64_t now);
+
+/* The text of a wait reason ("mutex lock", ...). */
+const char *sp_wait_reason_text(enum sp_wait_reason reason);
+
+#endif /* SP_WAIT_TABLE_H */

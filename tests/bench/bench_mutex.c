@@ -1,0 +1,159 @@
+/*
+ * bench_mutex.c - raw pthreads against syncprof, side by side in one run
+ * (a benchmark, not a test: it asserts nothing; see docs/performance.md).
+ *
+ *   1. uncontended lock+unlock pairs, one thread;
+ *   2. T threads incrementing one counter under one mutex (wall time);
+ *   3. the cost of one sampled event with a 32-frame stack.
+ *
+ * Profiling is on throughout the syncprof runs: mutex fraction 10, block
+ * rate 10000 ns, as the core issue specifies. Each measurement alternates
+ * raw and wrapped runs and keeps the best of several rounds, so a noisy
+ * neighbour hurts both sides alike.
+ *
+ * Usage: bench_mutex [pairs] [threads] [increments-per-thread]
+ */
+#define SYNCPROF_NO_MACROS /* we call both the raw and the wrapped functions */
+#include <syncprof/pthread.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "sampling.h" /* sp_mutex_event, for the per-event cost */
+
+#define ROUNDS 7
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- 1. uncontended pairs ------------------------------------------------ */
+
+static pthread_mutex_t solo = PTHREAD_MUTEX_INITIALIZER;
+static volatile uint64_t sink;
+
+static __attribute__((noinline)) int64_t pairs_raw(long n)
+{
+    int64_t t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+        pthread_mutex_lock(&solo);
+        sink++;
+        pthread_mutex_unlock(&solo);
+    }
+    return now_ns() - t0;
+}
+
+static __attribute__((noinline)) int64_t pairs_wrapped(long n)
+{
+    int64_t t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+        syncprof_inline_mutex_lock(&solo);
+        sink++;
+        syncprof_inline_mutex_unlock(&solo);
+    }
+    return now_ns() - t0;
+}
+
+/* ---- 2. contended counter -------------------------------------------------- */
+
+struct counter_run {
+    pthread_mutex_t lock;
+    uint64_t value;
+    long per_thread;
+    int wrapped;
+};
+
+static void *incrementer(void *arg)
+{
+    struct counter_run *c = arg;
+    for (long i = 0; i < c->per_thread; i++) {
+        if (c->wrapped) {
+            syncprof_inline_mutex_lock(&c->lock);
+            c->value++;
+            syncprof_inline_mutex_unlock(&c->lock);
+        } else {
+            pthread_mutex_lock(&c->lock);
+            c->value++;
+            pthread_mutex_unlock(&c->lock);
+        }
+    }
+    return NULL;
+}
+
+static int64_t counter(int threads, long per_thread, int wrapped)
+{
+    struct counter_run c = { PTHREAD_MUTEX_INITIALIZER, 0, per_thread, wrapped };
+    pthread_t t[64];
+    int64_t t0 = now_ns();
+    for (int i = 0; i < threads; i++)
+        pthread_create(&t[i], NULL, incrementer, &c);
+    for (int i = 0; i < threads; i++)
+        pthread_join(t[i], NULL);
+    int64_t dt = now_ns() - t0;
+    if (c.value != (uint64_t)threads * (uint64_t)per_thread) {
+        fprintf(stderr, "lost updates: %llu\n", (unsigned long long)c.value);
+        exit(1);
+    }
+    return dt;
+}
+
+/* ---- 3. one sampled event ----------------------------------------------------- */
+
+static __attribute__((noinline)) int64_t events_at_depth(int depth, long n)
+{
+    if (depth > 0) {
+        int64_t r = events_at_depth(depth - 1, n);
+        sink += (uint64_t)r; /* not a tail call: every frame stays */
+        return r;
+    }
+    int64_t t0 = now_ns();
+    for (long i = 0; i < n; i++)
+        sp_mutex_event(1000, (void *)syncprof_mutex_unlock, (uintptr_t)__builtin_return_address(0));
+    return now_ns() - t0;
+}
+
+static int64_t best(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+int main(int argc, char **argv)
+{
+    long pairs = argc > 1 ? atol(argv[1]) : 20000000;
+    int threads = argc > 2 ? atoi(argv[2]) : 4;
+    long incs = argc > 3 ? atol(argv[3]) : 1000000;
+    if (threads < 1 || threads > 64)
+        threads = 4;
+
+    syncprof_set_mutex_profile_fraction(10);
+    syncprof_set_block_profile_rate(10000);
+
+    int64_t raw = INT64_MAX, wrapped = INT64_MAX;
+    for (int r = 0; r < ROUNDS; r++) {
+        raw = best(raw, pairs_raw(pairs));
+        wrapped = best(wrapped, pairs_wrapped(pairs));
+    }
+    printf("uncontended lock+unlock: raw %.2f ns/pair, syncprof %.2f ns/pair, ratio %.3f\n",
+           (double)raw / pairs, (double)wrapped / pairs, (double)wrapped / raw);
+
+    raw = wrapped = INT64_MAX;
+    for (int r = 0; r < ROUNDS; r++) {
+        raw = best(raw, counter(threads, incs, 0));
+        wrapped = best(wrapped, counter(threads, incs, 1));
+    }
+    printf("contended counter (%d threads x %ld): raw %.1f ms, syncprof %.1f ms, ratio %.3f\n",
+           threads, incs, raw / 1e6, wrapped / 1e6, (double)wrapped / raw);
+
+    syncprof_set_mutex_profile_fraction(1);
+    long events = 200000;
+    int64_t ev = INT64_MAX;
+    for (int r = 0; r < ROUNDS; r++)
+        ev = best(ev, events_at_depth(30, events));
+    printf("sampled event, 32-frame stack: %.0f ns/event\n", (double)ev / events);
+    return 0;
+}

@@ -1,0 +1,52 @@
+/*
+ * profile_reader.h - test support: reads a profile back the way a user
+ * would, through syncprof_write_profile(name, fd, 1) (Go's text format),
+ * and parses it into records, so tests assert on the real output.
+ */
+#ifndef TESTS_PROFILE_READER_H
+#define TESTS_PROFILE_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TP_MAX_FRAMES 64
+
+struct tp_record {
+    int64_t delay_ns;
+    int64_t count;
+    int nframes;
+    char *frames[TP_MAX_FRAMES]; /* function names, leaf first */
+};
+
+struct tp_profile {
+    char *text;               /* the whole debug=1 output */
+    struct tp_record *recs;   /* heaviest first, as written */
+    size_t n;
+};
+
+/* Writes profile name as text and parses it; aborts the test on failure. */
+void tp_read(const char *name, struct tp_profile *p);
+void tp_free(struct tp_profile *p);
+
+int64_t tp_total_delay(const struct tp_profile *p);
+int64_t tp_total_count(const struct tp_profile *p);
+
+/* Sums over the records whose stack starts with leaf, then caller (caller
+ * NULL: any). Returns how many records matched. */
+size_t tp_sum(const struct tp_profile *p, const char *leaf, const char *caller,
+              int64_t *delay_ns, int64_t *count);
+
+/* Runs a shell command, returns its exit status (or -1) and, when out is not
+ * NULL, its standard output in a malloc'd string. */
+int tp_run(const char *cmd, char **out);
+
+/* Returns once some thread is registered as blocked on object (polls the
+ * wait table), so a test can hold a lock for a known time after the waiter
+ * really waits. */
+void tp_wait_until_blocked(const void *object);
+
+/* Nanoseconds on CLOCK_MONOTONIC; sleeps for ns nanoseconds. */
+int64_t tp_now_ns(void);
+void tp_sleep_ns(int64_t ns);
+
+#endif

@@ -1,0 +1,394 @@
+/*
+ * pthread_wrappers.c - where waits are observed: the syncprof_ twin of every
+ * profiled pthread and semaphore call.
+ *
+ * Each wrapper first tries the operation without blocking (trylock,
+ * tryrdlock, tryjoin, sem_trywait). Only when that says it would block does
+ * the slow path run: the thread registers in the wait table, makes the real
+ * blocking call, unregisters and reports its wait to the block profile.
+ * Unlocks report the waiting they ended to the mutex profile, but only when
+ * the wait table says someone may be waiting.
+ *
+ * Contract: every wrapper returns exactly what the real call returns, with
+ * the same side effects. Where a real call validates its arguments before
+ * trying to acquire (rwlock deadlines, semaphore deadlines, clock ids) the
+ * wrapper validates first too, so a bad argument fails the same way whether
+ * or not the object is free. NULL objects give EINVAL.
+ *
+ * This file does not include <syncprof/pthread.h>: the calls below are the
+ * real pthread functions.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <syncprof/syncprof.h>
+
+#include "clock.h"
+#include "export.h"
+#include "sampling.h"
+#include "wait_table.h"
+
+/* The wrapper's return address: taken in the public function itself. */
+#define CALLER ((uintptr_t)__builtin_return_address(0))
+/* The leaf frame of a sample: the public wrapper's own entry. */
+#define LEAF(fn) ((void *)(fn))
+
+/* ---- Observing one wait ------------------------------------------------- */
+
+static void observe_begin(struct sp_waiter *w, const void *object, enum sp_wait_reason why)
+{
+    sp_wait_begin(w, object, why, sp_now_ns());
+}
+
+/* The wait is over; if it ended in the way that counts (acquired, woken or
+ * timed out), it goes to the block profile. */
+static void observe_end(struct sp_waiter *w, bool counts, void *leaf, uintptr_t caller)
+{
+    int64_t end = sp_now_ns();
+    sp_wait_end(w);
+    if (counts)
+        sp_block_event(end - w->start_ns, leaf, caller);
+}
+
+/* object was just released: charge the waiting it ended to the releaser. */
+static void observe_release(const void *object, void *leaf, uintptr_t caller)
+{
+    if (!sp_wait_maybe(object) || sp_mutex_fraction() <= 0 || sp_in_profiler())
+        return;
+    int64_t d = sp_wait_charge(object, sp_now_ns());
+    if (d > 0)
+        sp_mutex_event(d, leaf, caller);
+}
+
+static bool valid_abstime(const struct timespec *t)
+{
+    return t && t->tv_nsec >= 0 && t->tv_nsec < 1000000000;
+}
+
+static bool futex_clock(clockid_t c)
+{
+    return c == CLOCK_REALTIME || c == CLOCK_MONOTONIC;
+}
+
+/* ---- Mutexes ------------------------------------------------------------ */
+
+enum deadline { NO_DEADLINE, REALTIME_DEADLINE, CLOCK_DEADLINE };
+
+static int mutex_lock_real(pthread_mutex_t *m, enum deadline how, clockid_t clock,
+                           const struct timespec *abstime)
+{
+    switch (how) {
+    case REALTIME_DEADLINE:
+        return pthread_mutex_timedlock(m, abstime);
+    case CLOCK_DEADLINE:
+        return pthread_mutex_clocklock(m, clock, abstime);
+    default:
+        return pthread_mutex_lock(m);
+    }
+}
+
+static int mutex_lock_slow(pthread_mutex_t *m, enum deadline how, clockid_t clock,
+                           const struct timespec *abstime, void *leaf, uintptr_t caller)
+{
+    if (sp_in_profiler())
+        return mutex_lock_real(m, how, clock, abstime);
+    struct sp_waiter w;
+    observe_begin(&w, m, SP_WAIT_MUTEX);
+    int r = mutex_lock_real(m, how, clock, abstime);
+    observe_end(&w, r == 0 || r == EOWNERDEAD || r == ETIMEDOUT, leaf, caller);
+    return r;
+}
+
+SP_PUBLIC int syncprof_mutex_lock(pthread_mutex_t *m)
+{
+    if (!m)
+        return EINVAL;
+    int r = pthread_mutex_trylock(m);
+    if (r != EBUSY)
+        return r;
+    return mutex_lock_slow(m, NO_DEADLINE, 0, NULL, LEAF(syncprof_mutex_lock), CALLER);
+}
+
+SP_PUBLIC int syncprof_mutex_trylock(pthread_mutex_t *m)
+{
+    if (!m)
+        return EINVAL;
+    return pthread_mutex_trylock(m);
+}
+
+SP_PUBLIC int syncprof_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
+{
+    if (!m)
+        return EINVAL;
+    int r = pthread_mutex_trylock(m);
+    if (r != EBUSY)
+        return r;
+    return mutex_lock_slow(m, REALTIME_DEADLINE, CLOCK_REALTIME, abstime,
+                           LEAF(syncprof_mutex_timedlock), CALLER);
+}
+
+SP_PUBLIC int syncprof_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
+                                       const struct timespec *abstime)
+{
+    if (!m)
+        return EINVAL;
+    if (!futex_clock(clock))
+        return pthread_mutex_clocklock(m, clock, abstime); /* EINVAL, as glibc checks first */
+    int r = pthread_mutex_trylock(m);
+    if (r != EBUSY)
+        return r;
+    return mutex_lock_slow(m, CLOCK_DEADLINE, clock, abstime,
+                           LEAF(syncprof_mutex_clocklock), CALLER);
+}
+
+SP_PUBLIC int syncprof_mutex_unlock(pthread_mutex_t *m)
+{
+    if (!m)
+        return EINVAL;
+    int r = pthread_mutex_unlock(m);
+    if (r == 0)
+        observe_release(m, LEAF(syncprof_mutex_unlock), CALLER);
+    return r;
+}
+
+/* ---- Read-write locks --------------------------------------------------- */
+
+static int rwlock_real(pthread_rwlock_t *rw, bool write, const struct timespec *abstime)
+{
+    if (write)
+        return abstime ? pthread_rwlock_timedwrlock(rw, abstime) : pthread_rwlock_wrlock(rw);
+    return abstime ? pthread_rwlock_timedrdlock(rw, abstime) : pthread_rwlock_rdlock(rw);
+}
+
+/*
+ * Read or write lock, with or without a deadline. glibc checks a deadline
+ * before it tries the lock, so a bad one fails even on a free lock; so does
+ * this. A NULL deadline, which glibc accepts on a free lock and crashes on
+ * a held one, waits without a deadline.
+ */
+static int rwlock_acquire(pthread_rwlock_t *rw, bool write, const struct timespec *abstime,
+                          void *leaf, uintptr_t caller)
+{
+    if (!rw)
+        return EINVAL;
+    if (abstime && !valid_abstime(abstime))
+        return EINVAL;
+    int r = write ? pthread_rwlock_trywrlock(rw) : pthread_rwlock_tryrdlock(rw);
+    if (r == 0)
+        return 0;
+    if (sp_in_profiler())
+        return rwlock_real(rw, write, abstime);
+    struct sp_waiter w;
+    observe_begin(&w, rw, write ? SP_WAIT_RWLOCK_WRITE : SP_WAIT_RWLOCK_READ);
+    r = rwlock_real(rw, write, abstime);
+    observe_end(&w, r == 0 || r == ETIMEDOUT, leaf, caller);
+    return r;
+}
+
+SP_PUBLIC int syncprof_rwlock_rdlock(pthread_rwlock_t *rw)
+{
+    return rwlock_acquire(rw, false, NULL, LEAF(syncprof_rwlock_rdlock), CALLER);
+}
+
+SP_PUBLIC int syncprof_rwlock_wrlock(pthread_rwlock_t *rw)
+{
+    return rwlock_acquire(rw, true, NULL, LEAF(syncprof_rwlock_wrlock), CALLER);
+}
+
+SP_PUBLIC int syncprof_rwlock_timedrdlock(pthread_rwlock_t *rw, const struct timespec *abstime)
+{
+    return rwlock_acquire(rw, false, abstime, LEAF(syncprof_rwlock_timedrdlock), CALLER);
+}
+
+SP_PUBLIC int syncprof_rwlock_timedwrlock(pthread_rwlock_t *rw, const struct timespec *abstime)
+{
+    return rwlock_acquire(rw, true, abstime, LEAF(syncprof_rwlock_timedwrlock), CALLER);
+}
+
+SP_PUBLIC int syncprof_rwlock_tryrdlock(pthread_rwlock_t *rw)
+{
+    return rw ? pthread_rwlock_tryrdlock(rw) : EINVAL;
+}
+
+SP_PUBLIC int syncprof_rwlock_trywrlock(pthread_rwlock_t *rw)
+{
+    return rw ? pthread_rwlock_trywrlock(rw) : EINVAL;
+}
+
+SP_PUBLIC int syncprof_rwlock_unlock(pthread_rwlock_t *rw)
+{
+    if (!rw)
+        return EINVAL;
+    int r = pthread_rwlock_unlock(rw);
+    if (r == 0)
+        observe_release(rw, LEAF(syncprof_rwlock_unlock), CALLER);
+    return r;
+}
+
+/* ---- Condition variables ------------------------------------------------ */
+
+static int cond_wait_real(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how,
+                          clockid_t clock, const struct timespec *abstime)
+{
+    switch (how) {
+    case REALTIME_DEADLINE:
+        return pthread_cond_timedwait(c, m, abstime);
+    case CLOCK_DEADLINE:
+        return pthread_cond_clockwait(c, m, clock, abstime);
+    default:
+        return pthread_cond_wait(c, m);
+    }
+}
+
+/*
+ * A condition wait always blocks, so it is always observed. The real call
+ * releases m: like Go's Cond.Wait, which calls L.Unlock, the waiting that
+ * this hold of m caused is charged here. Waking up, the thread waits for m
+ * again; the wait table counts that part as mutex contention from the
+ * signal or broadcast on (see sp_wait_begin_cond).
+ */
+static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, clockid_t clock,
+                     const struct timespec *abstime, void *leaf, uintptr_t caller)
+{
+    if (!c || !m)
+        return EINVAL;
+    if (sp_in_profiler())
+        return cond_wait_real(c, m, how, clock, abstime);
+    struct sp_waiter on_cond, on_mutex;
+    int64_t start = sp_now_ns();
+    sp_wait_begin_cond(&on_cond, &on_mutex, c, m, start);
+    int64_t released = 0;
+    if (sp_mutex_fraction() > 0 && sp_wait_maybe(m))
+        released = sp_wait_charge(m, start);
+
+    int r = cond_wait_real(c, m, how, clock, abstime);
+
+    int64_t end = sp_now_ns();
+    sp_wait_end(&on_mutex);
+    sp_wait_end(&on_cond);
+    if (released > 0)
+        sp_mutex_event(released, leaf, caller);
+    if (r == 0 || r == ETIMEDOUT)
+        sp_block_event(end - start, leaf, caller);
+    return r;
+}
+
+SP_PUBLIC int syncprof_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+    return cond_wait(c, m, NO_DEADLINE, 0, NULL, LEAF(syncprof_cond_wait), CALLER);
+}
+
+SP_PUBLIC int syncprof_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
+                                      const struct timespec *abstime)
+{
+    return cond_wait(c, m, REALTIME_DEADLINE, CLOCK_REALTIME, abstime,
+                     LEAF(syncprof_cond_timedwait), CALLER);
+}
+
+SP_PUBLIC int syncprof_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
+                                      const struct timespec *abstime)
+{
+    return cond_wait(c, m, CLOCK_DEADLINE, clock, abstime, LEAF(syncprof_cond_clockwait), CALLER);
+}
+
+SP_PUBLIC int syncprof_cond_signal(pthread_cond_t *c)
+{
+    if (!c)
+        return EINVAL;
+    if (sp_wait_maybe(c))
+        sp_wait_wake_cond(c, false, sp_now_ns());
+    return pthread_cond_signal(c);
+}
+
+SP_PUBLIC int syncprof_cond_broadcast(pthread_cond_t *c)
+{
+    if (!c)
+        return EINVAL;
+    if (sp_wait_maybe(c))
+        sp_wait_wake_cond(c, true, sp_now_ns());
+    return pthread_cond_broadcast(c);
+}
+
+/* ---- Join and barriers ---------------------------------------------------- */
+
+SP_PUBLIC int syncprof_join(pthread_t t, void **retval)
+{
+    int r = pthread_tryjoin_np(t, retval);
+    if (r != EBUSY || sp_in_profiler())
+        return r == EBUSY ? pthread_join(t, retval) : r;
+    struct sp_waiter w;
+    observe_begin(&w, (const void *)t, SP_WAIT_JOIN);
+    r = pthread_join(t, retval);
+    observe_end(&w, r == 0, LEAF(syncprof_join), CALLER);
+    return r;
+}
+
+/* Every arrival but the last blocks; the last one's wait is near zero, so at
+ * a coarse rate it is almost never sampled. */
+SP_PUBLIC int syncprof_barrier_wait(pthread_barrier_t *b)
+{
+    if (!b)
+        return EINVAL;
+    if (sp_in_profiler())
+        return pthread_barrier_wait(b);
+    struct sp_waiter w;
+    observe_begin(&w, b, SP_WAIT_BARRIER);
+    int r = pthread_barrier_wait(b);
+    observe_end(&w, r == 0 || r == PTHREAD_BARRIER_SERIAL_THREAD, LEAF(syncprof_barrier_wait),
+                CALLER);
+    return r;
+}
+
+/* ---- Semaphores (0, or -1 with errno, as sem_wait) ------------------------ */
+
+static int sem_wait_slow(sem_t *s, const struct timespec *abstime, int saved_errno,
+                         void *leaf, uintptr_t caller)
+{
+    if (sp_in_profiler()) {
+        errno = saved_errno;
+        return abstime ? sem_timedwait(s, abstime) : sem_wait(s);
+    }
+    struct sp_waiter w;
+    observe_begin(&w, s, SP_WAIT_SEMAPHORE);
+    errno = saved_errno;
+    int r = abstime ? sem_timedwait(s, abstime) : sem_wait(s);
+    int e = errno;
+    observe_end(&w, r == 0 || e == ETIMEDOUT, leaf, caller);
+    errno = e;
+    return r;
+}
+
+SP_PUBLIC int syncprof_sem_wait(sem_t *s)
+{
+    if (!s) {
+        errno = EINVAL;
+        return -1;
+    }
+    int saved = errno;
+    if (sem_trywait(s) == 0) {
+        errno = saved;
+        return 0;
+    }
+    if (errno != EAGAIN)
+        return -1;
+    return sem_wait_slow(s, NULL, saved, LEAF(syncprof_sem_wait), CALLER);
+}
+
+SP_PUBLIC int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime)
+{
+    if (!s || !valid_abstime(abstime)) {
+        errno = EINVAL; /* glibc checks the deadline before trying */
+        return -1;
+    }
+    int saved = errno;
+    if (sem_trywait(s) == 0) {
+        errno = saved;
+        return 0;
+    }
+    if (errno != EAGAIN)
+        return -1;
+    return sem_wait_slow(s, abstime, saved, LEAF(syncprof_sem_timedwait), CALLER);
+}
