@@ -177,4 +177,7 @@ void tp_wait_until_blocked(const void *object)
 {
     while (!sp_wait_maybe(object))
         tp_sleep_ns(100000);
+    /* Registered: give it the few microseconds from registering to
+     * sleeping in the real call. */
+    tp_sleep_ns(1000000);
 }

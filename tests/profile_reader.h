@@ -41,8 +41,9 @@ size_t tp_sum(const struct tp_profile *p, const char *leaf, const char *caller,
 int tp_run(const char *cmd, char **out);
 
 /* Returns once some thread is registered as blocked on object (polls the
- * wait table), so a test can hold a lock for a known time after the waiter
- * really waits. */
+ * wait table) and 1 ms more, by which time it sleeps in the real call: a
+ * test can then hold a lock for a known time while the waiter really
+ * waits. */
 void tp_wait_until_blocked(const void *object);
 
 /* Nanoseconds on CLOCK_MONOTONIC; sleeps for ns nanoseconds. */

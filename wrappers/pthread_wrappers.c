@@ -53,14 +53,24 @@ static void observe_end(struct sp_waiter *w, bool counts, void *leaf, uintptr_t 
         sp_block_event(end - w->start_ns, leaf, caller);
 }
 
-/* object was just released: charge the waiting it ended to the releaser. */
-static void observe_release(const void *object, void *leaf, uintptr_t caller)
+/*
+ * object is about to be released: the waiting its hold caused so far, in
+ * ns, charged now. It must be taken before the real unlock, or a woken
+ * waiter could acquire and unregister before it is counted.
+ */
+static int64_t observe_release(const void *object)
 {
     if (!sp_wait_maybe(object) || sp_mutex_fraction() <= 0 || sp_in_profiler())
-        return;
-    int64_t d = sp_wait_charge(object, sp_now_ns());
-    if (d > 0)
-        sp_mutex_event(d, leaf, caller);
+        return 0;
+    return sp_wait_charge(object, sp_now_ns());
+}
+
+/* The release happened (the real unlock succeeded): record the charge with
+ * the releaser's stack, outside the critical section. */
+static void observe_released(int64_t charged, void *leaf, uintptr_t caller)
+{
+    if (charged > 0)
+        sp_mutex_event(charged, leaf, caller);
 }
 
 static bool valid_abstime(const struct timespec *t)
@@ -90,6 +100,30 @@ static int mutex_lock_real(pthread_mutex_t *m, enum deadline how, clockid_t cloc
     }
 }
 
+/*
+ * Makes sure the holder's unlock will look for waiters. The inline unlock of
+ * <syncprof/pthread.h> skips the wait table when glibc's lock word is 1
+ * ("held, no sleeper"); glibc turns it to 2 only once a waiter is about to
+ * sleep in the kernel, which may be later than this thread registered. So
+ * the waiter turns 1 into 2 itself, as glibc's own lock-wait path does with
+ * an exchange: 2 only means "waiters possible", and costs the unlocker a
+ * futex wake at most. Robust, priority-inheritance and priority-protect
+ * mutexes keep a thread id in the word and are left alone.
+ */
+static void mark_waiting(pthread_mutex_t *m)
+{
+#ifdef __GLIBC__
+    const int special_kinds = 16 | 32 | 64; /* robust, PI, PP (glibc's __kind bits) */
+    if (__atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) & special_kinds)
+        return;
+    int one = 1;
+    __atomic_compare_exchange_n(&m->__data.__lock, &one, 2, false, __ATOMIC_RELAXED,
+                                __ATOMIC_RELAXED);
+#else
+    (void)m;
+#endif
+}
+
 static int mutex_lock_slow(pthread_mutex_t *m, enum deadline how, clockid_t clock,
                            const struct timespec *abstime, void *leaf, uintptr_t caller)
 {
@@ -97,6 +131,7 @@ static int mutex_lock_slow(pthread_mutex_t *m, enum deadline how, clockid_t cloc
         return mutex_lock_real(m, how, clock, abstime);
     struct sp_waiter w;
     observe_begin(&w, m, SP_WAIT_MUTEX);
+    mark_waiting(m);
     int r = mutex_lock_real(m, how, clock, abstime);
     observe_end(&w, r == 0 || r == EOWNERDEAD || r == ETIMEDOUT, leaf, caller);
     return r;
@@ -148,9 +183,10 @@ SP_PUBLIC int syncprof_mutex_unlock(pthread_mutex_t *m)
 {
     if (!m)
         return EINVAL;
+    int64_t charged = observe_release(m);
     int r = pthread_mutex_unlock(m);
     if (r == 0)
-        observe_release(m, LEAF(syncprof_mutex_unlock), CALLER);
+        observe_released(charged, LEAF(syncprof_mutex_unlock), CALLER);
     return r;
 }
 
@@ -222,9 +258,10 @@ SP_PUBLIC int syncprof_rwlock_unlock(pthread_rwlock_t *rw)
 {
     if (!rw)
         return EINVAL;
+    int64_t charged = observe_release(rw);
     int r = pthread_rwlock_unlock(rw);
     if (r == 0)
-        observe_release(rw, LEAF(syncprof_rwlock_unlock), CALLER);
+        observe_released(charged, LEAF(syncprof_rwlock_unlock), CALLER);
     return r;
 }
 
@@ -260,17 +297,14 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
     struct sp_waiter on_cond, on_mutex;
     int64_t start = sp_now_ns();
     sp_wait_begin_cond(&on_cond, &on_mutex, c, m, start);
-    int64_t released = 0;
-    if (sp_mutex_fraction() > 0 && sp_wait_maybe(m))
-        released = sp_wait_charge(m, start);
+    int64_t released = observe_release(m);
 
     int r = cond_wait_real(c, m, how, clock, abstime);
 
     int64_t end = sp_now_ns();
     sp_wait_end(&on_mutex);
     sp_wait_end(&on_cond);
-    if (released > 0)
-        sp_mutex_event(released, leaf, caller);
+    observe_released(released, leaf, caller);
     if (r == 0 || r == ETIMEDOUT)
         sp_block_event(end - start, leaf, caller);
     return r;
