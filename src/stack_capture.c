@@ -13,13 +13,50 @@
 
 #include "stack_capture.h"
 
+#if defined(__SANITIZE_THREAD__)
+#define SP_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SP_UNDER_TSAN 1
+#endif
+#endif
+
+/*
+ * The raw return addresses of the calling thread, innermost first.
+ *
+ * libunwind's unw_backtrace keeps a per-thread trace cache whose destructor
+ * takes a pthread mutex while the thread is being torn down;
+ * ThreadSanitizer has already forgotten the thread by then and crashes in
+ * its interceptor. TSan builds therefore walk with unw_step, which keeps no
+ * per-thread state (slower, and only for race checking).
+ */
+static int backtrace_raw(void **raw, int max)
+{
+#ifdef SP_UNDER_TSAN
+    unw_context_t ctx;
+    unw_cursor_t cur;
+    int n = 0;
+    if (unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0)
+        return 0;
+    while (n < max && unw_step(&cur) > 0) {
+        unw_word_t ip;
+        if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0)
+            break;
+        raw[n++] = (void *)ip;
+    }
+    return n;
+#else
+    return unw_backtrace(raw, max);
+#endif
+}
+
 /* Frames the library itself may add below the wrapper's caller. */
 #define SP_INTERNAL_FRAMES 16
 
 int sp_stack_capture(uintptr_t *pcs, void *leaf, uintptr_t caller)
 {
     void *raw[SP_MAX_FRAMES + SP_INTERNAL_FRAMES];
-    int n = unw_backtrace(raw, (int)(sizeof raw / sizeof raw[0]));
+    int n = backtrace_raw(raw, (int)(sizeof raw / sizeof raw[0]));
 
     pcs[0] = (uintptr_t)leaf + 1;
     int first = -1;
