@@ -29,6 +29,8 @@
 #include "clock.h"
 #include "export.h"
 #include "sampling.h"
+#include "lock_track.h"
+#include "real.h"
 #include "wait_table.h"
 
 /* The wrapper's return address: taken in the public function itself. */
@@ -92,11 +94,11 @@ static int mutex_lock_real(pthread_mutex_t *m, enum deadline how, clockid_t cloc
 {
     switch (how) {
     case REALTIME_DEADLINE:
-        return pthread_mutex_timedlock(m, abstime);
+        return REAL(pthread_mutex_timedlock)(m, abstime);
     case CLOCK_DEADLINE:
-        return pthread_mutex_clocklock(m, clock, abstime);
+        return REAL(pthread_mutex_clocklock)(m, clock, abstime);
     default:
-        return pthread_mutex_lock(m);
+        return REAL(pthread_mutex_lock)(m);
     }
 }
 
@@ -137,46 +139,53 @@ static int mutex_lock_slow(pthread_mutex_t *m, enum deadline how, clockid_t cloc
     return r;
 }
 
-SP_PUBLIC int syncprof_mutex_lock(pthread_mutex_t *m)
+static bool acquired(int r)
+{
+    return r == 0 || r == EOWNERDEAD;
+}
+
+/* Any mutex acquisition: trylock first, observed wait only if it fails. */
+static int mutex_acquire(pthread_mutex_t *m, enum deadline how, clockid_t clock,
+                         const struct timespec *abstime, void *leaf, uintptr_t caller)
 {
     if (!m)
         return EINVAL;
-    int r = pthread_mutex_trylock(m);
-    if (r != EBUSY)
-        return r;
-    return mutex_lock_slow(m, NO_DEADLINE, 0, NULL, LEAF(syncprof_mutex_lock), CALLER);
+    if (how == CLOCK_DEADLINE && !futex_clock(clock))
+        return REAL(pthread_mutex_clocklock)(m, clock, abstime); /* EINVAL, as glibc checks first */
+    int r = REAL(pthread_mutex_trylock)(m);
+    if (r == EBUSY)
+        r = mutex_lock_slow(m, how, clock, abstime, leaf, caller);
+    if (acquired(r) && sp_tracking())
+        sp_track_acquired(m, SP_WAIT_MUTEX, false);
+    return r;
+}
+
+SP_PUBLIC int syncprof_mutex_lock(pthread_mutex_t *m)
+{
+    return mutex_acquire(m, NO_DEADLINE, 0, NULL, LEAF(syncprof_mutex_lock), CALLER);
+}
+
+SP_PUBLIC int syncprof_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
+{
+    return mutex_acquire(m, REALTIME_DEADLINE, CLOCK_REALTIME, abstime,
+                         LEAF(syncprof_mutex_timedlock), CALLER);
+}
+
+SP_PUBLIC int syncprof_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
+                                       const struct timespec *abstime)
+{
+    return mutex_acquire(m, CLOCK_DEADLINE, clock, abstime, LEAF(syncprof_mutex_clocklock),
+                         CALLER);
 }
 
 SP_PUBLIC int syncprof_mutex_trylock(pthread_mutex_t *m)
 {
     if (!m)
         return EINVAL;
-    return pthread_mutex_trylock(m);
-}
-
-SP_PUBLIC int syncprof_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
-{
-    if (!m)
-        return EINVAL;
-    int r = pthread_mutex_trylock(m);
-    if (r != EBUSY)
-        return r;
-    return mutex_lock_slow(m, REALTIME_DEADLINE, CLOCK_REALTIME, abstime,
-                           LEAF(syncprof_mutex_timedlock), CALLER);
-}
-
-SP_PUBLIC int syncprof_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
-                                       const struct timespec *abstime)
-{
-    if (!m)
-        return EINVAL;
-    if (!futex_clock(clock))
-        return pthread_mutex_clocklock(m, clock, abstime); /* EINVAL, as glibc checks first */
-    int r = pthread_mutex_trylock(m);
-    if (r != EBUSY)
-        return r;
-    return mutex_lock_slow(m, CLOCK_DEADLINE, clock, abstime,
-                           LEAF(syncprof_mutex_clocklock), CALLER);
+    int r = REAL(pthread_mutex_trylock)(m);
+    if (acquired(r) && sp_tracking())
+        sp_track_acquired(m, SP_WAIT_MUTEX, true);
+    return r;
 }
 
 SP_PUBLIC int syncprof_mutex_unlock(pthread_mutex_t *m)
@@ -184,9 +193,12 @@ SP_PUBLIC int syncprof_mutex_unlock(pthread_mutex_t *m)
     if (!m)
         return EINVAL;
     int64_t charged = observe_release(m);
-    int r = pthread_mutex_unlock(m);
-    if (r == 0)
+    int r = REAL(pthread_mutex_unlock)(m);
+    if (r == 0) {
+        if (sp_tracking())
+            sp_track_released(m);
         observe_released(charged, LEAF(syncprof_mutex_unlock), CALLER);
+    }
     return r;
 }
 
@@ -195,8 +207,8 @@ SP_PUBLIC int syncprof_mutex_unlock(pthread_mutex_t *m)
 static int rwlock_real(pthread_rwlock_t *rw, bool write, const struct timespec *abstime)
 {
     if (write)
-        return abstime ? pthread_rwlock_timedwrlock(rw, abstime) : pthread_rwlock_wrlock(rw);
-    return abstime ? pthread_rwlock_timedrdlock(rw, abstime) : pthread_rwlock_rdlock(rw);
+        return abstime ? REAL(pthread_rwlock_timedwrlock)(rw, abstime) : REAL(pthread_rwlock_wrlock)(rw);
+    return abstime ? REAL(pthread_rwlock_timedrdlock)(rw, abstime) : REAL(pthread_rwlock_rdlock)(rw);
 }
 
 /*
@@ -212,15 +224,18 @@ static int rwlock_acquire(pthread_rwlock_t *rw, bool write, const struct timespe
         return EINVAL;
     if (abstime && !valid_abstime(abstime))
         return EINVAL;
-    int r = write ? pthread_rwlock_trywrlock(rw) : pthread_rwlock_tryrdlock(rw);
-    if (r == 0)
-        return 0;
-    if (sp_in_profiler())
-        return rwlock_real(rw, write, abstime);
-    struct sp_waiter w;
-    observe_begin(&w, rw, write ? SP_WAIT_RWLOCK_WRITE : SP_WAIT_RWLOCK_READ);
-    r = rwlock_real(rw, write, abstime);
-    observe_end(&w, r == 0 || r == ETIMEDOUT, leaf, caller);
+    enum sp_wait_reason why = write ? SP_WAIT_RWLOCK_WRITE : SP_WAIT_RWLOCK_READ;
+    int r = write ? REAL(pthread_rwlock_trywrlock)(rw) : REAL(pthread_rwlock_tryrdlock)(rw);
+    if (r != 0) {
+        if (sp_in_profiler())
+            return rwlock_real(rw, write, abstime);
+        struct sp_waiter w;
+        observe_begin(&w, rw, why);
+        r = rwlock_real(rw, write, abstime);
+        observe_end(&w, r == 0 || r == ETIMEDOUT, leaf, caller);
+    }
+    if (r == 0 && sp_tracking())
+        sp_track_acquired(rw, why, false);
     return r;
 }
 
@@ -244,14 +259,24 @@ SP_PUBLIC int syncprof_rwlock_timedwrlock(pthread_rwlock_t *rw, const struct tim
     return rwlock_acquire(rw, true, abstime, LEAF(syncprof_rwlock_timedwrlock), CALLER);
 }
 
+static int rwlock_try(pthread_rwlock_t *rw, bool write)
+{
+    if (!rw)
+        return EINVAL;
+    int r = write ? REAL(pthread_rwlock_trywrlock)(rw) : REAL(pthread_rwlock_tryrdlock)(rw);
+    if (r == 0 && sp_tracking())
+        sp_track_acquired(rw, write ? SP_WAIT_RWLOCK_WRITE : SP_WAIT_RWLOCK_READ, true);
+    return r;
+}
+
 SP_PUBLIC int syncprof_rwlock_tryrdlock(pthread_rwlock_t *rw)
 {
-    return rw ? pthread_rwlock_tryrdlock(rw) : EINVAL;
+    return rwlock_try(rw, false);
 }
 
 SP_PUBLIC int syncprof_rwlock_trywrlock(pthread_rwlock_t *rw)
 {
-    return rw ? pthread_rwlock_trywrlock(rw) : EINVAL;
+    return rwlock_try(rw, true);
 }
 
 SP_PUBLIC int syncprof_rwlock_unlock(pthread_rwlock_t *rw)
@@ -259,9 +284,12 @@ SP_PUBLIC int syncprof_rwlock_unlock(pthread_rwlock_t *rw)
     if (!rw)
         return EINVAL;
     int64_t charged = observe_release(rw);
-    int r = pthread_rwlock_unlock(rw);
-    if (r == 0)
+    int r = REAL(pthread_rwlock_unlock)(rw);
+    if (r == 0) {
+        if (sp_tracking())
+            sp_track_released(rw);
         observe_released(charged, LEAF(syncprof_rwlock_unlock), CALLER);
+    }
     return r;
 }
 
@@ -272,11 +300,11 @@ static int cond_wait_real(pthread_cond_t *c, pthread_mutex_t *m, enum deadline h
 {
     switch (how) {
     case REALTIME_DEADLINE:
-        return pthread_cond_timedwait(c, m, abstime);
+        return REAL(pthread_cond_timedwait)(c, m, abstime);
     case CLOCK_DEADLINE:
-        return pthread_cond_clockwait(c, m, clock, abstime);
+        return REAL(pthread_cond_clockwait)(c, m, clock, abstime);
     default:
-        return pthread_cond_wait(c, m);
+        return REAL(pthread_cond_wait)(c, m);
     }
 }
 
@@ -298,12 +326,17 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
     int64_t start = sp_now_ns();
     sp_wait_begin_cond(&on_cond, &on_mutex, c, m, start);
     int64_t released = observe_release(m);
+    bool tracking = sp_tracking();
+    if (tracking)
+        sp_track_released(m);
 
     int r = cond_wait_real(c, m, how, clock, abstime);
 
     int64_t end = sp_now_ns();
     sp_wait_end(&on_mutex);
     sp_wait_end(&on_cond);
+    if (tracking && (r == 0 || r == ETIMEDOUT || r == EOWNERDEAD))
+        sp_track_acquired(m, SP_WAIT_MUTEX, false); /* re-acquired by the real wait */
     observe_released(released, leaf, caller);
     if (r == 0 || r == ETIMEDOUT)
         sp_block_event(end - start, leaf, caller);
@@ -334,7 +367,7 @@ SP_PUBLIC int syncprof_cond_signal(pthread_cond_t *c)
         return EINVAL;
     if (sp_wait_maybe(c))
         sp_wait_wake_cond(c, false, sp_now_ns());
-    return pthread_cond_signal(c);
+    return REAL(pthread_cond_signal)(c);
 }
 
 SP_PUBLIC int syncprof_cond_broadcast(pthread_cond_t *c)
@@ -343,19 +376,19 @@ SP_PUBLIC int syncprof_cond_broadcast(pthread_cond_t *c)
         return EINVAL;
     if (sp_wait_maybe(c))
         sp_wait_wake_cond(c, true, sp_now_ns());
-    return pthread_cond_broadcast(c);
+    return REAL(pthread_cond_broadcast)(c);
 }
 
 /* ---- Join and barriers ---------------------------------------------------- */
 
 SP_PUBLIC int syncprof_join(pthread_t t, void **retval)
 {
-    int r = pthread_tryjoin_np(t, retval);
+    int r = REAL(pthread_tryjoin_np)(t, retval);
     if (r != EBUSY || sp_in_profiler())
-        return r == EBUSY ? pthread_join(t, retval) : r;
+        return r == EBUSY ? REAL(pthread_join)(t, retval) : r;
     struct sp_waiter w;
     observe_begin(&w, (const void *)t, SP_WAIT_JOIN);
-    r = pthread_join(t, retval);
+    r = REAL(pthread_join)(t, retval);
     observe_end(&w, r == 0, LEAF(syncprof_join), CALLER);
     return r;
 }
@@ -367,10 +400,10 @@ SP_PUBLIC int syncprof_barrier_wait(pthread_barrier_t *b)
     if (!b)
         return EINVAL;
     if (sp_in_profiler())
-        return pthread_barrier_wait(b);
+        return REAL(pthread_barrier_wait)(b);
     struct sp_waiter w;
     observe_begin(&w, b, SP_WAIT_BARRIER);
-    int r = pthread_barrier_wait(b);
+    int r = REAL(pthread_barrier_wait)(b);
     observe_end(&w, r == 0 || r == PTHREAD_BARRIER_SERIAL_THREAD, LEAF(syncprof_barrier_wait),
                 CALLER);
     return r;
@@ -383,12 +416,12 @@ static int sem_wait_slow(sem_t *s, const struct timespec *abstime, int saved_err
 {
     if (sp_in_profiler()) {
         errno = saved_errno;
-        return abstime ? sem_timedwait(s, abstime) : sem_wait(s);
+        return abstime ? REAL(sem_timedwait)(s, abstime) : REAL(sem_wait)(s);
     }
     struct sp_waiter w;
     observe_begin(&w, s, SP_WAIT_SEMAPHORE);
     errno = saved_errno;
-    int r = abstime ? sem_timedwait(s, abstime) : sem_wait(s);
+    int r = abstime ? REAL(sem_timedwait)(s, abstime) : REAL(sem_wait)(s);
     int e = errno;
     observe_end(&w, r == 0 || e == ETIMEDOUT, leaf, caller);
     errno = e;
@@ -402,7 +435,7 @@ SP_PUBLIC int syncprof_sem_wait(sem_t *s)
         return -1;
     }
     int saved = errno;
-    if (sem_trywait(s) == 0) {
+    if (REAL(sem_trywait)(s) == 0) {
         errno = saved;
         return 0;
     }
@@ -418,7 +451,7 @@ SP_PUBLIC int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime)
         return -1;
     }
     int saved = errno;
-    if (sem_trywait(s) == 0) {
+    if (REAL(sem_trywait)(s) == 0) {
         errno = saved;
         return 0;
     }

@@ -23,6 +23,11 @@
 
 #define SYNCPROF_INLINE static inline __attribute__((always_inline, unused))
 
+/* Internal: nonzero while lock tracking (lock-order checking, the held
+ * locks of thread dumps) is on; then every operation goes to the wrapper. */
+extern unsigned char syncprof__track_locks;
+#define SYNCPROF_TRACKING_() __builtin_expect(__atomic_load_n(&syncprof__track_locks, __ATOMIC_RELAXED), 0)
+
 /*
  * Calls the out-of-line wrapper so that it cannot become a tail call: a
  * function ending in pthread_mutex_unlock(m) would otherwise jump to the
@@ -49,7 +54,8 @@ SYNCPROF_INLINE int syncprof_inline_mutex_lock(pthread_mutex_t *m)
     if (__builtin_expect(m == NULL, 0))
         return EINVAL;
 #ifdef __GLIBC__
-    if (__builtin_expect(__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0, 1))
+    if (__builtin_expect(__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0, 1) &&
+        !SYNCPROF_TRACKING_())
         return pthread_mutex_lock(m);
 #endif
     SYNCPROF_SLOW_CALL(syncprof_mutex_lock(m));
@@ -59,6 +65,8 @@ SYNCPROF_INLINE int syncprof_inline_mutex_trylock(pthread_mutex_t *m)
 {
     if (__builtin_expect(m == NULL, 0))
         return EINVAL;
+    if (SYNCPROF_TRACKING_())
+        SYNCPROF_SLOW_CALL(syncprof_mutex_trylock(m));
     return pthread_mutex_trylock(m);
 }
 
@@ -76,7 +84,8 @@ SYNCPROF_INLINE int syncprof_inline_mutex_unlock(pthread_mutex_t *m)
 {
 #ifdef __GLIBC__
     if (__builtin_expect(m != NULL, 1) &&
-        __builtin_expect(__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 1, 1))
+        __builtin_expect(__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 1, 1) &&
+        !SYNCPROF_TRACKING_())
         return pthread_mutex_unlock(m);
 #endif
     SYNCPROF_SLOW_CALL(syncprof_mutex_unlock(m));
@@ -86,7 +95,7 @@ SYNCPROF_INLINE int syncprof_inline_rwlock_rdlock(pthread_rwlock_t *rw)
 {
     if (__builtin_expect(rw == NULL, 0))
         return EINVAL;
-    if (__builtin_expect(pthread_rwlock_tryrdlock(rw) == 0, 1))
+    if (!SYNCPROF_TRACKING_() && __builtin_expect(pthread_rwlock_tryrdlock(rw) == 0, 1))
         return 0;
     SYNCPROF_SLOW_CALL(syncprof_rwlock_rdlock(rw));
 }
@@ -95,7 +104,7 @@ SYNCPROF_INLINE int syncprof_inline_rwlock_wrlock(pthread_rwlock_t *rw)
 {
     if (__builtin_expect(rw == NULL, 0))
         return EINVAL;
-    if (__builtin_expect(pthread_rwlock_trywrlock(rw) == 0, 1))
+    if (!SYNCPROF_TRACKING_() && __builtin_expect(pthread_rwlock_trywrlock(rw) == 0, 1))
         return 0;
     SYNCPROF_SLOW_CALL(syncprof_rwlock_wrlock(rw));
 }
