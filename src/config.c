@@ -17,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <syncprof/syncprof.h>
 
+#include "config.h"
 #include "profile_table.h"
 #include "sampling.h"
 
@@ -38,17 +40,38 @@ static bool parse_int(const char *s, long long min, long long max, long long *ou
     return true;
 }
 
-/* The value of the variable name as an integer, or false (with a warning when
- * it is set but bad). */
-static bool env_int(const char *name, long long min, long long max, long long *out)
+void sp_env_warn(const char *name, const char *value, const char *expected)
+{
+    fprintf(stderr, "syncprof: ignoring %s=\"%s\": expected %s\n", name, value, expected);
+}
+
+bool sp_env_int(const char *name, long long min, long long max, long long *out)
 {
     const char *s = getenv(name);
     if (!s)
         return false;
     if (parse_int(s, min, max, out))
         return true;
-    fprintf(stderr, "syncprof: ignoring %s=\"%s\": expected an integer from %lld to %lld\n",
-            name, s, min, max);
+    char expected[96];
+    snprintf(expected, sizeof expected, "an integer from %lld to %lld", min, max);
+    sp_env_warn(name, s, expected);
+    return false;
+}
+
+bool sp_env_bool(const char *name, bool *out)
+{
+    static const char *const yes[] = { "1", "true", "yes", "on" };
+    static const char *const no[] = { "0", "false", "no", "off" };
+    const char *s = getenv(name);
+    if (!s)
+        return false;
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+            *out = strcasecmp(s, yes[i]) == 0;
+            return true;
+        }
+    }
+    sp_env_warn(name, s, "1 or 0");
     return false;
 }
 
@@ -75,11 +98,11 @@ static void write_profiles_at_exit(void)
 __attribute__((constructor)) static void configure_from_environment(void)
 {
     long long v;
-    if (env_int("SYNCPROF_MUTEX_FRACTION", 0, INT_MAX, &v))
+    if (sp_env_int("SYNCPROF_MUTEX_FRACTION", 0, INT_MAX, &v))
         syncprof_set_mutex_profile_fraction((int)v);
-    if (env_int("SYNCPROF_BLOCK_RATE", 0, LLONG_MAX, &v))
+    if (sp_env_int("SYNCPROF_BLOCK_RATE", 0, LLONG_MAX, &v))
         syncprof_set_block_profile_rate(v);
-    if (env_int("SYNCPROF_MAX_STACKS", 1, 1 << 24, &v))
+    if (sp_env_int("SYNCPROF_MAX_STACKS", 1, 1 << 24, &v))
         syncprof_set_max_stacks((size_t)v);
 
     const char *out = getenv("SYNCPROF_OUT");

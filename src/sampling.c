@@ -110,8 +110,9 @@ void sp_block_scale(int64_t d, int64_t rate, double *count, int64_t *delay)
     }
 }
 
-void sp_block_event(int64_t d, void *leaf, uintptr_t caller)
+void sp_block_event(const void *object, int64_t d, void *leaf, uintptr_t caller)
 {
+    (void)object; /* named objects will label their samples */
     int64_t rate = sp_block_rate();
     if (rate <= 0 || in_profiler)
         return;
@@ -137,8 +138,9 @@ void sp_block_event(int64_t d, void *leaf, uintptr_t caller)
  * fraction * d nanoseconds (Go 1.20): the expectation is the true total,
  * and a later change of the fraction does not rescale what was recorded.
  */
-void sp_mutex_event(int64_t d, void *leaf, uintptr_t caller)
+void sp_mutex_event(const void *object, int64_t d, void *leaf, uintptr_t caller)
 {
+    (void)object;
     int fraction = sp_mutex_fraction();
     if (fraction <= 0 || d <= 0 || in_profiler)
         return;

@@ -22,18 +22,18 @@ bool sp_block_sampled(int64_t d, int64_t rate, uint64_t rnd);
 void sp_block_scale(int64_t d, int64_t rate, double *count, int64_t *delay);
 
 /*
- * A thread blocked d ns in the wrapper whose entry is leaf, called from the
- * return address caller. Sampled at the block rate and, when kept, recorded
- * with the calling thread's stack.
+ * A thread blocked d ns on object in the wrapper whose entry is leaf,
+ * called from the return address caller. Sampled at the block rate and,
+ * when kept, recorded with the calling thread's stack.
  */
-void sp_block_event(int64_t d, void *leaf, uintptr_t caller);
+void sp_block_event(const void *object, int64_t d, void *leaf, uintptr_t caller);
 
 /*
- * An unlock (in the wrapper leaf, called from caller) ended waiting that
- * sums to d ns across all waiters. Kept with probability 1/fraction and
- * recorded scaled by fraction.
+ * An unlock of object (in the wrapper leaf, called from caller) ended
+ * waiting that sums to d ns across all waiters. Kept with probability
+ * 1/fraction and recorded scaled by fraction.
  */
-void sp_mutex_event(int64_t d, void *leaf, uintptr_t caller);
+void sp_mutex_event(const void *object, int64_t d, void *leaf, uintptr_t caller);
 
 /* A per-thread pseudo-random 64-bit number (not for cryptography). */
 uint64_t sp_rand64(void);

@@ -35,7 +35,10 @@
     X(SP_WAIT_COND_REACQUIRE, "cond wait (mutex)") \
     X(SP_WAIT_JOIN, "join") \
     X(SP_WAIT_SEMAPHORE, "semaphore") \
-    X(SP_WAIT_BARRIER, "barrier")
+    X(SP_WAIT_BARRIER, "barrier") \
+    X(SP_WAIT_CHAN_SEND, "chan send") \
+    X(SP_WAIT_CHAN_RECEIVE, "chan receive") \
+    X(SP_WAIT_SELECT, "select")
 
 enum sp_wait_reason {
 #define SP_WAIT_ENUM(id, text) id,

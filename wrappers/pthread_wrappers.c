@@ -52,7 +52,7 @@ static void observe_end(struct sp_waiter *w, bool counts, void *leaf, uintptr_t 
     int64_t end = sp_now_ns();
     sp_wait_end(w);
     if (counts)
-        sp_block_event(end - w->start_ns, leaf, caller);
+        sp_block_event(w->object, end - w->start_ns, leaf, caller);
 }
 
 /*
@@ -69,10 +69,10 @@ static int64_t observe_release(const void *object)
 
 /* The release happened (the real unlock succeeded): record the charge with
  * the releaser's stack, outside the critical section. */
-static void observe_released(int64_t charged, void *leaf, uintptr_t caller)
+static void observe_released(const void *object, int64_t charged, void *leaf, uintptr_t caller)
 {
     if (charged > 0)
-        sp_mutex_event(charged, leaf, caller);
+        sp_mutex_event(object, charged, leaf, caller);
 }
 
 static bool valid_abstime(const struct timespec *t)
@@ -197,7 +197,7 @@ SP_PUBLIC int syncprof_mutex_unlock(pthread_mutex_t *m)
     if (r == 0) {
         if (sp_tracking())
             sp_track_released(m);
-        observe_released(charged, LEAF(syncprof_mutex_unlock), CALLER);
+        observe_released(m, charged, LEAF(syncprof_mutex_unlock), CALLER);
     }
     return r;
 }
@@ -288,7 +288,7 @@ SP_PUBLIC int syncprof_rwlock_unlock(pthread_rwlock_t *rw)
     if (r == 0) {
         if (sp_tracking())
             sp_track_released(rw);
-        observe_released(charged, LEAF(syncprof_rwlock_unlock), CALLER);
+        observe_released(rw, charged, LEAF(syncprof_rwlock_unlock), CALLER);
     }
     return r;
 }
@@ -337,9 +337,9 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
     sp_wait_end(&on_cond);
     if (tracking && (r == 0 || r == ETIMEDOUT || r == EOWNERDEAD))
         sp_track_acquired(m, SP_WAIT_MUTEX, false); /* re-acquired by the real wait */
-    observe_released(released, leaf, caller);
+    observe_released(m, released, leaf, caller);
     if (r == 0 || r == ETIMEDOUT)
-        sp_block_event(end - start, leaf, caller);
+        sp_block_event(c, end - start, leaf, caller);
     return r;
 }
 

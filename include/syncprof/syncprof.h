@@ -77,6 +77,17 @@ int syncprof_write_profile(const char *name, int fd, int debug);
  */
 int syncprof_write_profile_file(const char *name, const char *path, int debug);
 
+/* ---- Names ------------------------------------------------------------ */
+
+/*
+ * Names a mutex, rwlock, condition variable or channel: its samples carry a
+ * "lock" label with the name, and thread dumps show it. The name is copied
+ * (cut at 63 bytes); NULL or "" removes it. Call it again with NULL before
+ * freeing a named object whose address may be reused. EINVAL for a NULL
+ * object, ENOSPC when 4096 objects already have names.
+ */
+int syncprof_set_name(const void *object, const char *name);
+
 /* ---- Wrappers --------------------------------------------------------- */
 /*
  * Each behaves exactly as its pthread twin. An uncontended acquisition costs
@@ -116,5 +127,8 @@ int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime);
 #ifdef __cplusplus
 }
 #endif
+
+/* The other parts of the API, each in a header of its own. */
+/* (syncprof.h includes them here, one line each.) */
 
 #endif /* SYNCPROF_SYNCPROF_H */

@@ -113,7 +113,7 @@ static __attribute__((noinline)) int64_t events_at_depth(int depth, long n)
     }
     int64_t t0 = now_ns();
     for (long i = 0; i < n; i++)
-        sp_mutex_event(1000, (void *)syncprof_mutex_unlock, (uintptr_t)__builtin_return_address(0));
+        sp_mutex_event(NULL, 1000, (void *)syncprof_mutex_unlock, (uintptr_t)__builtin_return_address(0));
     return now_ns() - t0;
 }
 

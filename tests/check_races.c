@@ -1,5 +1,5 @@
 /*
- * race_check.c - every part of syncprof at once, for ThreadSanitizer.
+ * check_races.c - every part of syncprof at once, for ThreadSanitizer.
  *
  * Criterion cannot start under ThreadSanitizer (its boxfort arena clashes
  * with TSan's memory layout: Snaipe/Criterion issue 274), so the TSan build
@@ -41,7 +41,7 @@ static int failures;
 #define CHECK(cond, ...)                                  \
     do {                                                  \
         if (!(cond)) {                                    \
-            fprintf(stderr, "race_check: " __VA_ARGS__);  \
+            fprintf(stderr, "check_races: " __VA_ARGS__);  \
             fprintf(stderr, "\n");                        \
             failures++;                                   \
         }                                                 \
@@ -167,6 +167,6 @@ int main(void)
     unlink(path);
 
     if (failures == 0)
-        printf("race_check: 1 passed, 0 failed\n");
+        printf("check_races: 1 passed, 0 failed\n");
     return failures == 0 ? 0 : 1;
 }

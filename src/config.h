@@ -1,0 +1,25 @@
+/*
+ * config.h - reading the library's environment variables, for every module
+ * that has some (each reads its own, in a constructor of its own file).
+ *
+ * The rule, everywhere: a variable that is set but bad prints one warning
+ * line on stderr ("syncprof: ignoring NAME=\"value\": expected ...") and
+ * leaves the default; nothing aborts the program.
+ */
+#ifndef SP_CONFIG_H
+#define SP_CONFIG_H
+
+#include <stdbool.h>
+
+/* true with *out set when NAME is a whole decimal integer in [min, max];
+ * false when unset, or bad (then with the warning). */
+bool sp_env_int(const char *name, long long min, long long max, long long *out);
+
+/* true with *out set when NAME is "1"/"true"/"yes"/"on" (true) or
+ * "0"/"false"/"no"/"off" (false); false when unset, or bad (warning). */
+bool sp_env_bool(const char *name, bool *out);
+
+/* Prints the warning line for a bad value of NAME. */
+void sp_env_warn(const char *name, const char *value, const char *expected);
+
+#endif /* SP_CONFIG_H */
