@@ -11,6 +11,7 @@
 #ifndef SP_FORMAT_H
 #define SP_FORMAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,13 @@ struct sp_profile_view {
     size_t n;
     int64_t period;               /* mutex: the current fraction; block: the rate in ns */
     int64_t time_nanos;           /* wall-clock time of the snapshot (CLOCK_REALTIME) */
+    /*
+     * A count-only profile, as Go's goroutine profile: one value per sample
+     * (goroutine/count: here, threads with that stack), the text format's
+     * "goroutine profile: total N" header and "N @ ..." records. kind and
+     * delay_ns are then ignored.
+     */
+    bool count_only;
 };
 
 /* Writes the view as gzip pprof to fd. 0, ENOMEM, or the errno of the

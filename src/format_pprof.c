@@ -204,6 +204,15 @@ static void sp_build_header(struct sp_builder *b)
     p->sample_type = sp_arena_calloc(&b->arena, 2, sizeof(*p->sample_type));
     if (p->sample_type == NULL)
         return;
+    if (b->view->count_only) {
+        /* Go's goroutine profile, which the thread profile mirrors. */
+        p->sample_type[0] = sp_value_type(b, "goroutine", "count");
+        p->n_sample_type = 1;
+        p->period_type = sp_value_type(b, "goroutine", "count");
+        p->period = 1;
+        p->time_nanos = b->view->time_nanos;
+        return;
+    }
     p->sample_type[0] = sp_value_type(b, "contentions", "count");
     p->sample_type[1] = sp_value_type(b, "delay", "nanoseconds");
     p->n_sample_type = 2;
@@ -323,7 +332,7 @@ static void sp_fill_sample(struct sp_builder *b, sp_pb_sample *s, const struct s
     s->location_id = ids;
     s->n_location_id = (size_t)r->nframes;
     s->value = values;
-    s->n_value = 2;
+    s->n_value = b->view->count_only ? 1 : 2;
 }
 
 static void sp_build_samples(struct sp_builder *b, const struct sp_record **order)

@@ -28,6 +28,7 @@ struct sp_text {
     char *p;
     size_t len, cap;
     bool oom;
+    bool count_only; /* records without a delay column */
 };
 
 /* ---- Buffer ------------------------------------------------------------- */
@@ -163,7 +164,10 @@ static void sp_text_frames(struct sp_text *t, const struct sp_record *r,
 static void sp_text_record(struct sp_text *t, const struct sp_record *r,
                            const struct sp_pctab *tab)
 {
-    sp_text_printf(t, "%" PRId64 " %" PRId64 " @", r->delay_ns, sp_count_round(r->count));
+    if (t->count_only)
+        sp_text_printf(t, "%" PRId64 " @", sp_count_round(r->count));
+    else
+        sp_text_printf(t, "%" PRId64 " %" PRId64 " @", r->delay_ns, sp_count_round(r->count));
     for (int i = 0; i < r->nframes; i++)
         sp_text_printf(t, " 0x%" PRIxPTR, r->pcs[i]);
     sp_text_printf(t, "\n");
@@ -174,7 +178,12 @@ static void sp_text_record(struct sp_text *t, const struct sp_record *r,
 /* Go's header; delays are nanoseconds, hence 1e9 "cycles" per second. */
 static void sp_text_header(struct sp_text *t, const struct sp_profile_view *v)
 {
-    if (v->kind == SP_PROFILE_MUTEX) {
+    if (v->count_only) {
+        int64_t total = 0;
+        for (size_t i = 0; i < v->n; i++)
+            total += sp_count_round(v->recs[i].count);
+        sp_text_printf(t, "goroutine profile: total %" PRId64 "\n", total);
+    } else if (v->kind == SP_PROFILE_MUTEX) {
         sp_text_printf(t, "--- mutex:\ncycles/second=1000000000\n");
         sp_text_printf(t, "sampling period=%" PRId64 "\n", v->period);
     } else {
@@ -201,7 +210,7 @@ int sp_format_text(int fd, const struct sp_profile_view *v)
 {
     struct sp_symbolizer *s;
     struct sp_pctab tab;
-    struct sp_text t = { 0 };
+    struct sp_text t = { .count_only = v->count_only };
     int err = sp_symbolizer_open(&s);
 
     if (err != 0)
