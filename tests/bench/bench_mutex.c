@@ -2,7 +2,7 @@
  * bench_mutex.c - raw pthreads against syncprof, side by side in one run
  * (a benchmark, not a test: it asserts nothing; see docs/performance.md).
  *
- *   1. uncontended lock+unlock pairs, one thread;
+ *   1. uncontended lock+unlock pairs, one thread (mutex, then rwlock read);
  *   2. T threads incrementing one counter under one mutex (wall time);
  *   3. the cost of one sampled event with a 32-frame stack.
  *
@@ -55,6 +55,30 @@ static __attribute__((noinline)) int64_t pairs_wrapped(long n)
         syncprof_inline_mutex_lock(&solo);
         sink++;
         syncprof_inline_mutex_unlock(&solo);
+    }
+    return now_ns() - t0;
+}
+
+static pthread_rwlock_t solo_rw = PTHREAD_RWLOCK_INITIALIZER;
+
+static __attribute__((noinline)) int64_t read_pairs_raw(long n)
+{
+    int64_t t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+        pthread_rwlock_rdlock(&solo_rw);
+        sink++;
+        pthread_rwlock_unlock(&solo_rw);
+    }
+    return now_ns() - t0;
+}
+
+static __attribute__((noinline)) int64_t read_pairs_wrapped(long n)
+{
+    int64_t t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+        syncprof_inline_rwlock_rdlock(&solo_rw);
+        sink++;
+        syncprof_inline_rwlock_unlock(&solo_rw);
     }
     return now_ns() - t0;
 }
@@ -140,6 +164,14 @@ int main(int argc, char **argv)
     }
     printf("uncontended lock+unlock: raw %.2f ns/pair, syncprof %.2f ns/pair, ratio %.3f\n",
            (double)raw / pairs, (double)wrapped / pairs, (double)wrapped / raw);
+
+    raw = wrapped = INT64_MAX;
+    for (int r = 0; r < ROUNDS; r++) {
+        raw = best(raw, read_pairs_raw(pairs / 2));
+        wrapped = best(wrapped, read_pairs_wrapped(pairs / 2));
+    }
+    printf("uncontended rwlock read+unlock: raw %.2f ns/pair, syncprof %.2f ns/pair, ratio %.3f\n",
+           (double)raw / (pairs / 2), (double)wrapped / (pairs / 2), (double)wrapped / raw);
 
     raw = wrapped = INT64_MAX;
     for (int r = 0; r < ROUNDS; r++) {
