@@ -10,6 +10,13 @@
  *
  * A bad value never aborts the program: one warning line on stderr, and the
  * default stays.
+ *
+ * Preload mode (sp_config_preload, set by the LD_PRELOAD interposer before
+ * this constructor runs): SYNCPROF_OUT defaults to the current directory,
+ * and is made absolute at load time so that a program that changes its
+ * directory still writes where it was started; the interposer calls
+ * sp_config_write_profiles itself (at exit, on its write signal) and
+ * prints its own summary, so no atexit handler is registered here.
  */
 #include <errno.h>
 #include <limits.h>
@@ -26,7 +33,8 @@
 #include "profile_table.h"
 #include "sampling.h"
 
-static char out_dir[PATH_MAX]; /* set once at load, read at exit */
+static char out_dir[PATH_MAX]; /* set once at load, read at exit; "" when none */
+bool sp_config_preload;       /* see config.h; set before the constructors below run */
 
 /* Parses a whole decimal integer in [min, max]; false if it is anything else. */
 static bool parse_int(const char *s, long long min, long long max, long long *out)
@@ -75,12 +83,16 @@ bool sp_env_bool(const char *name, bool *out)
     return false;
 }
 
-static void write_profiles_at_exit(void)
+int sp_config_write_profiles(void (*done)(const char *name, const char *path, int err, void *arg),
+                             void *arg)
 {
+    if (!out_dir[0])
+        return 0;
     bool on[SP_PROFILE__COUNT] = {
         [SP_PROFILE_MUTEX] = sp_mutex_fraction() > 0,
         [SP_PROFILE_BLOCK] = sp_block_rate() > 0,
     };
+    int tried = 0;
     for (int k = 0; k < SP_PROFILE__COUNT; k++) {
         if (!on[k])
             continue;
@@ -88,11 +100,49 @@ static void write_profiles_at_exit(void)
         const char *name = sp_profile_name((enum sp_profile_kind)k);
         snprintf(path, sizeof path, "%s/%s.%d.pb.gz", out_dir, name, (int)getpid());
         int r = syncprof_write_profile_file(name, path, 0);
-        if (r != 0)
-            fprintf(stderr, "syncprof: cannot write %s: %s\n", path, strerror(r));
-        else
-            fprintf(stderr, "syncprof: wrote %s profile to %s\n", name, path);
+        tried++;
+        if (done)
+            done(name, path, r, arg);
     }
+    return tried;
+}
+
+static void report_written(const char *name, const char *path, int err, void *arg)
+{
+    (void)arg;
+    if (err != 0)
+        fprintf(stderr, "syncprof: cannot write %s: %s\n", path, strerror(err));
+    else
+        fprintf(stderr, "syncprof: wrote %s profile to %s\n", name, path);
+}
+
+static void write_profiles_at_exit(void)
+{
+    sp_config_write_profiles(report_written, NULL);
+}
+
+/* The output directory: SYNCPROF_OUT, or in preload mode the current
+ * directory; preload mode makes a relative one absolute. false: none. */
+static bool choose_out_dir(void)
+{
+    const char *out = getenv("SYNCPROF_OUT");
+    bool given = out && *out;
+    if (!given && !sp_config_preload)
+        return false;
+    char cwd[PATH_MAX] = "";
+    if (sp_config_preload && (!given || out[0] != '/') && !getcwd(cwd, sizeof cwd)) {
+        fprintf(stderr, "syncprof: cannot find the current directory: %s\n", strerror(errno));
+        return false;
+    }
+    int n = !given ? snprintf(out_dir, sizeof out_dir - 64, "%s", cwd)
+          : cwd[0] ? snprintf(out_dir, sizeof out_dir - 64, "%s/%s", cwd, out)
+                   : snprintf(out_dir, sizeof out_dir - 64, "%s", out);
+    if (n < 0 || n >= (int)sizeof out_dir - 64) {
+        fprintf(stderr, "syncprof: ignoring SYNCPROF_OUT: path too long\n");
+        out_dir[0] = '\0';
+        return false;
+    }
+    return true;
 }
 
 __attribute__((constructor)) static void configure_from_environment(void)
@@ -104,14 +154,6 @@ __attribute__((constructor)) static void configure_from_environment(void)
         syncprof_set_block_profile_rate(v);
     if (sp_env_int("SYNCPROF_MAX_STACKS", 1, 1 << 24, &v))
         syncprof_set_max_stacks((size_t)v);
-
-    const char *out = getenv("SYNCPROF_OUT");
-    if (out && *out) {
-        if (strlen(out) >= sizeof out_dir - 64) {
-            fprintf(stderr, "syncprof: ignoring SYNCPROF_OUT: path too long\n");
-        } else {
-            strcpy(out_dir, out);
-            atexit(write_profiles_at_exit);
-        }
-    }
+    if (choose_out_dir() && !sp_config_preload)
+        atexit(write_profiles_at_exit);
 }

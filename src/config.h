@@ -22,4 +22,20 @@ bool sp_env_bool(const char *name, bool *out);
 /* Prints the warning line for a bad value of NAME. */
 void sp_env_warn(const char *name, const char *value, const char *expected);
 
+/*
+ * Preload mode: set by the LD_PRELOAD interposer's constructor, which runs
+ * before config.c's. Then SYNCPROF_OUT defaults to the current directory and
+ * the interposer, not config.c, decides when profiles are written.
+ */
+extern bool sp_config_preload;
+
+/*
+ * Writes every enabled profile (mutex when its fraction is > 0, block when
+ * its rate is > 0) into the output directory as <name>.<pid>.pb.gz, and calls
+ * done(name, path, error, arg) for each. Returns how many it tried; 0 when
+ * no output directory is configured. Calls malloc: not in a signal handler.
+ */
+int sp_config_write_profiles(void (*done)(const char *name, const char *path, int err, void *arg),
+                             void *arg);
+
 #endif /* SP_CONFIG_H */

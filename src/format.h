@@ -30,6 +30,7 @@ struct sp_profile_view {
      * delay_ns are then ignored.
      */
     bool count_only;
+    int64_t duration_nanos;       /* pprof only: the span a delta covers; 0: none */
 };
 
 /* Writes the view as gzip pprof to fd. 0, ENOMEM, or the errno of the

@@ -9,7 +9,9 @@
  * address, at the call instruction (pc - 1, as Go does), with one Line per
  * function inlined there, innermost first; an address nothing names gets a
  * Location without Lines, which pprof shows by address and may symbolize
- * later from the binary. One Function per distinct (name, file).
+ * later from the binary. One Function per distinct (name, file). A record's
+ * label set (labels.h) becomes the sample's Labels {key, str}, in the
+ * set's key order, so `go tool pprof -tagfocus` filters by them.
  *
  * Memory: every message lives in one arena freed at the end, sized up front
  * from the view (strings, functions and lines are all bounded by the frame
@@ -22,6 +24,7 @@
 
 #include "format.h"
 #include "format_common.h"
+#include "labels.h"
 #include "profile.pb-c.h"
 
 typedef Perftools__Profiles__Profile sp_pb_profile;
@@ -31,6 +34,7 @@ typedef Perftools__Profiles__Mapping sp_pb_mapping;
 typedef Perftools__Profiles__Location sp_pb_location;
 typedef Perftools__Profiles__Line sp_pb_line;
 typedef Perftools__Profiles__Function sp_pb_function;
+typedef Perftools__Profiles__Label sp_pb_label;
 
 /* ---- Arena -------------------------------------------------------------- */
 
@@ -159,13 +163,23 @@ static uint64_t sp_function_id(struct sp_builder *b, const struct sp_frame *f)
     return fn->id;
 }
 
+/* The number of labels over all records of the view. */
+static size_t sp_view_labels(const struct sp_profile_view *v)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < v->n; i++)
+        n += v->recs[i].labels != NULL ? (size_t)v->recs[i].labels->n : 0;
+    return n;
+}
+
 /* Sizes the string and function tables. Strings: 5 fixed ones, a path and
- * a build id per mapping, a name and a file per frame; functions: one per
- * frame at most. Returns false on ENOMEM. */
+ * a build id per mapping, a name and a file per frame, a key and a value
+ * per label; functions: one per frame at most. Returns false on ENOMEM. */
 static bool sp_builder_tables(struct sp_builder *b, size_t nmaps)
 {
     struct sp_arena *a = &b->arena;
-    size_t nstr = 1 + 4 + 2 * nmaps + 2 * b->tab->nframes;
+    size_t nstr = 1 + 4 + 2 * nmaps + 2 * b->tab->nframes + 2 * sp_view_labels(b->view);
     size_t nfn = b->tab->nframes;
 
     b->str_cap = nstr;
@@ -211,6 +225,7 @@ static void sp_build_header(struct sp_builder *b)
         p->period_type = sp_value_type(b, "goroutine", "count");
         p->period = 1;
         p->time_nanos = b->view->time_nanos;
+        p->duration_nanos = b->view->duration_nanos;
         return;
     }
     p->sample_type[0] = sp_value_type(b, "contentions", "count");
@@ -219,6 +234,7 @@ static void sp_build_header(struct sp_builder *b)
     p->period_type = sp_value_type(b, "contentions", "count");
     p->period = 1;
     p->time_nanos = b->view->time_nanos;
+    p->duration_nanos = b->view->duration_nanos;
 }
 
 /* ---- Mappings ----------------------------------------------------------- */
@@ -313,8 +329,28 @@ static void sp_build_locations(struct sp_builder *b)
 
 /* ---- Samples ------------------------------------------------------------ */
 
+/* The sample's Labels from the record's label set, if it has one. */
+static void sp_fill_labels(struct sp_builder *b, sp_pb_sample *s, const struct sp_label_set *set)
+{
+    if (set == NULL)
+        return;
+    sp_pb_label *ls = sp_arena_calloc(&b->arena, (size_t)set->n, sizeof(*ls));
+    sp_pb_label **ptrs = sp_arena_calloc(&b->arena, (size_t)set->n, sizeof(*ptrs));
+
+    if (ls == NULL || ptrs == NULL)
+        return;
+    for (int i = 0; i < set->n; i++) {
+        perftools__profiles__label__init(&ls[i]);
+        ls[i].key = sp_intern(b, set->labels[i].key);
+        ls[i].str = sp_intern(b, set->labels[i].value);
+        ptrs[i] = &ls[i];
+    }
+    s->label = ptrs;
+    s->n_label = (size_t)set->n;
+}
+
 /* One Sample per record, heaviest first as Go orders them: location ids
- * leaf first, values [count, delay]. */
+ * leaf first, values [count, delay], and the record's labels. */
 static void sp_fill_sample(struct sp_builder *b, sp_pb_sample *s, const struct sp_record *r)
 {
     int64_t *values = sp_arena_calloc(&b->arena, 2, sizeof(*values));
@@ -333,6 +369,7 @@ static void sp_fill_sample(struct sp_builder *b, sp_pb_sample *s, const struct s
     s->n_location_id = (size_t)r->nframes;
     s->value = values;
     s->n_value = b->view->count_only ? 1 : 2;
+    sp_fill_labels(b, s, r->labels);
 }
 
 static void sp_build_samples(struct sp_builder *b, const struct sp_record **order)

@@ -37,4 +37,24 @@ void sp_track_acquired(const void *object, enum sp_wait_reason reason, bool tryl
 /* The calling thread released object (once, for a recursive lock). */
 void sp_track_released(const void *object);
 
+/* object (a mutex or rwlock) was destroyed: it leaves the lock-order graph. */
+void sp_track_destroyed(const void *object);
+
+/*
+ * The thread id of the holder of object, read from glibc's own fields
+ * (pthread_mutex_t.__data.__owner, or the thread id kept in __lock by robust
+ * and priority-inheritance mutexes; pthread_rwlock_t.__data.__cur_writer),
+ * without any bookkeeping: 0 when it is free, held only by readers, or not
+ * a mutex or rwlock (reason says which it is: SP_WAIT_MUTEX or
+ * SP_WAIT_COND_REACQUIRE for a mutex, SP_WAIT_RWLOCK_* for an rwlock). The
+ * object must be valid memory, e.g. read while a waiter on it is
+ * registered (sp_wait_foreach).
+ */
+int sp_lock_owner(const void *object, enum sp_wait_reason reason);
+
+/* The threads whose held lists (lock tracking on) include object, up to
+ * max of them into tids; returns how many were found. Linear in the number
+ * of thread records; reads other threads' lists as they change. */
+int sp_lock_holders_tracked(const void *object, int *tids, int max);
+
 #endif /* SP_LOCK_TRACK_H */

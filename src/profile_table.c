@@ -2,8 +2,8 @@
  * profile_table.c - the stack buckets of the mutex and block profiles.
  *
  * Layout: per profile kind, a fixed hash array of bucket chains and a list
- * of every bucket ever made (for snapshots). A bucket's stack (hash,
- * nframes, pcs) never changes after it is published; its count and delay
+ * of every bucket ever made (for snapshots). A bucket's key (hash, label
+ * set, nframes, pcs) never changes after it is published; its count and delay
  * change only under the spinlock of its stripe (hash % SP_STRIPES), and the
  * hash array slots of a stripe are written only under that lock too.
  *
@@ -33,7 +33,8 @@
 struct sp_bucket {
     struct sp_bucket *chain;      /* next in the same hash slot */
     struct sp_bucket *all_next;   /* next in the kind's list of all buckets */
-    uint64_t hash;
+    uint64_t hash;                /* of the stack and the label set */
+    const struct sp_label_set *labels; /* interned; NULL: no labels */
     double count;                 /* under the stripe lock */
     int64_t delay_ns;             /* under the stripe lock */
     int nframes;
@@ -68,8 +69,7 @@ static sp_spinlock arena_lock = SP_SPINLOCK_INIT;
 static char *arena_next;   /* under arena_lock */
 static size_t arena_left;  /* under arena_lock */
 
-/* Memory that is never freed, 16-byte aligned; NULL when mmap fails. */
-static void *arena_alloc(size_t size)
+void *sp_profile_arena_alloc(size_t size)
 {
     size = (size + 15) & ~(size_t)15;
     void *p = NULL;
@@ -93,38 +93,45 @@ static void *arena_alloc(size_t size)
 
 /* ---- Adding samples --------------------------------------------------- */
 
-/* FNV-1a over the frames, then a final mix so low bits are usable. */
-static uint64_t stack_hash(const uintptr_t *pcs, int n)
+/* FNV-1a over the frames and the label set's address (sets are interned,
+ * so the address is the set), then a final mix so low bits are usable. */
+static uint64_t bucket_hash(const uintptr_t *pcs, int n, const struct sp_label_set *labels)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (int i = 0; i < n; i++) {
         h ^= (uint64_t)pcs[i];
         h *= 0x100000001b3ULL;
     }
+    h ^= (uint64_t)(uintptr_t)labels;
+    h *= 0x100000001b3ULL;
     return h ^ (h >> 29);
 }
 
-static struct sp_bucket *find_locked(struct sp_table *t, uint64_t h, const uintptr_t *pcs, int n)
+static struct sp_bucket *find_locked(struct sp_table *t, uint64_t h, const uintptr_t *pcs, int n,
+                                     const struct sp_label_set *labels)
 {
     for (struct sp_bucket *b = t->slots[h % SP_HASH_SLOTS]; b; b = b->chain)
-        if (b->hash == h && b->nframes == n && memcmp(b->pcs, pcs, n * sizeof *pcs) == 0)
+        if (b->hash == h && b->labels == labels && b->nframes == n &&
+            memcmp(b->pcs, pcs, n * sizeof *pcs) == 0)
             return b;
     return NULL;
 }
 
 /* A new bucket, linked in; NULL when the cap is reached or memory is out. */
-static struct sp_bucket *create_locked(struct sp_table *t, uint64_t h, const uintptr_t *pcs, int n)
+static struct sp_bucket *create_locked(struct sp_table *t, uint64_t h, const uintptr_t *pcs, int n,
+                                       const struct sp_label_set *labels)
 {
     if (atomic_fetch_add(&t->nbuckets, 1) >= atomic_load(&max_stacks)) {
         atomic_fetch_sub(&t->nbuckets, 1);
         return NULL;
     }
-    struct sp_bucket *b = arena_alloc(sizeof *b + n * sizeof *pcs);
+    struct sp_bucket *b = sp_profile_arena_alloc(sizeof *b + n * sizeof *pcs);
     if (!b) {
         atomic_fetch_sub(&t->nbuckets, 1);
         return NULL;
     }
     b->hash = h;
+    b->labels = labels;
     b->nframes = n;
     memcpy(b->pcs, pcs, n * sizeof *pcs);
     b->chain = t->slots[h % SP_HASH_SLOTS];
@@ -145,16 +152,16 @@ static void add_lost(struct sp_table *t, double count, int64_t delay_ns)
 }
 
 void sp_profile_add(enum sp_profile_kind kind, const uintptr_t *pcs, int n,
-                    double count, int64_t delay_ns)
+                    const struct sp_label_set *labels, double count, int64_t delay_ns)
 {
     struct sp_table *t = &tables[kind];
-    uint64_t h = stack_hash(pcs, n);
+    uint64_t h = bucket_hash(pcs, n, labels);
     sp_spinlock *l = &t->stripe[h % SP_STRIPES];
 
     sp_spin_lock(l);
-    struct sp_bucket *b = find_locked(t, h, pcs, n);
+    struct sp_bucket *b = find_locked(t, h, pcs, n, labels);
     if (!b)
-        b = create_locked(t, h, pcs, n);
+        b = create_locked(t, h, pcs, n, labels);
     if (b) {
         b->count += count;
         b->delay_ns += delay_ns;
@@ -184,13 +191,13 @@ int sp_profile_snapshot(enum sp_profile_kind kind, struct sp_record **out, size_
     for (struct sp_bucket *b = head; b && k < cap - 1; b = b->all_next) {
         sp_spinlock *l = &t->stripe[b->hash % SP_STRIPES];
         sp_spin_lock(l);
-        recs[k] = (struct sp_record){ b->count, b->delay_ns, b->nframes, b->pcs };
+        recs[k] = (struct sp_record){ b->count, b->delay_ns, b->nframes, b->pcs, b->labels };
         sp_spin_unlock(l);
         k++;
     }
     sp_spin_lock(&t->lost_lock);
     if (t->lost_samples > 0)
-        recs[k++] = (struct sp_record){ t->lost_count, t->lost_delay, 1, lost_stack };
+        recs[k++] = (struct sp_record){ t->lost_count, t->lost_delay, 1, lost_stack, NULL };
     sp_spin_unlock(&t->lost_lock);
 
     *out = recs;

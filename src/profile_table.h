@@ -7,8 +7,14 @@
  * malloc: bucket memory comes from an mmap arena, so recording is safe even
  * while the program's allocator holds its own locks.
  *
+ * A bucket is keyed by its stack and its label set (labels.h): samples with
+ * different labels stay apart. Label sets are interned, so the key holds
+ * one pointer, and a sample without labels (NULL) lands in the same bucket
+ * as before labels existed: unnamed locks and unlabelled threads never
+ * make the profile bigger.
+ *
  * Memory is bounded: each profile keeps at most sp_profile_max_stacks()
- * stacks (default 16384). A sample whose stack does not fit is added to one
+ * buckets (default 16384). A sample whose stack does not fit is added to one
  * synthetic stack, SP_PC_LOST, shown as the function syncprof_lost_samples,
  * so the totals stay honest; how many were lost is reported too.
  */
@@ -45,18 +51,22 @@ enum sp_profile_kind {
 #define SP_PC_LOST ((uintptr_t)1)
 #define SP_LOST_SAMPLES_NAME "syncprof_lost_samples"
 
-/* One bucket as a writer sees it. pcs points into storage that never
- * changes nor goes away once created. */
+struct sp_label_set;
+
+/* One bucket as a writer sees it. pcs and labels point into storage that
+ * never changes nor goes away once created. */
 struct sp_record {
     double count;     /* scaled number of events (fractional for block bias) */
     int64_t delay_ns; /* scaled total delay in nanoseconds */
     int nframes;
     const uintptr_t *pcs;
+    const struct sp_label_set *labels; /* interned (labels.h); NULL: none */
 };
 
-/* Adds count and delay to the bucket of the stack pcs[0..n). */
+/* Adds count and delay to the bucket of the stack pcs[0..n) with the label
+ * set labels (interned, or NULL). */
 void sp_profile_add(enum sp_profile_kind kind, const uintptr_t *pcs, int n,
-                    double count, int64_t delay_ns);
+                    const struct sp_label_set *labels, double count, int64_t delay_ns);
 
 /*
  * A copy of the kind's buckets (the lost-samples bucket last, when it is not
@@ -75,5 +85,12 @@ int sp_profile_kind_of(const char *name);
 
 /* The cap on distinct stacks per profile (see syncprof_set_max_stacks). */
 size_t sp_profile_max_stacks(void);
+
+/*
+ * size bytes of zeroed memory that is never freed, 16-byte aligned, from
+ * the mmap arena the buckets live in (also used by labels.c); NULL when
+ * mmap fails. Takes a spinlock, never malloc: safe on recording paths.
+ */
+void *sp_profile_arena_alloc(size_t size);
 
 #endif /* SP_PROFILE_TABLE_H */

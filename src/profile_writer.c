@@ -20,6 +20,7 @@
 #include "format.h"
 #include "profile_table.h"
 #include "sampling.h"
+#include "thread_dump.h"
 
 static int64_t wall_now_ns(void)
 {
@@ -48,13 +49,23 @@ static int write_kind(enum sp_profile_kind kind, int fd, int debug)
     return r;
 }
 
+/* "threads": every thread by stack, as Go's goroutine profile (debug 0
+ * pprof, 1 grouped text, 2 the full dump); see thread_dump.h. */
+static bool is_threads(const char *name)
+{
+    return name && strcmp(name, "threads") == 0;
+}
+
 SP_PUBLIC int syncprof_write_profile(const char *name, int fd, int debug)
 {
     int kind = sp_profile_kind_of(name);
-    if (kind < 0 || debug < 0)
+    if ((kind < 0 && !is_threads(name)) || debug < 0)
         return EINVAL;
     if (fd < 0)
         return EBADF;
+    if (is_threads(name))
+        return sp_threads_profile_write(fd, debug, (void *)syncprof_write_profile,
+                                        (uintptr_t)__builtin_return_address(0));
     sp_enter_profiler();
     int r = write_kind((enum sp_profile_kind)kind, fd, debug);
     sp_leave_profiler();
@@ -63,7 +74,7 @@ SP_PUBLIC int syncprof_write_profile(const char *name, int fd, int debug)
 
 SP_PUBLIC int syncprof_write_profile_file(const char *name, const char *path, int debug)
 {
-    if (!path || !*path || sp_profile_kind_of(name) < 0 || debug < 0)
+    if (!path || !*path || (sp_profile_kind_of(name) < 0 && !is_threads(name)) || debug < 0)
         return EINVAL;
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)

@@ -6,6 +6,10 @@
  * Settings are two atomics read with relaxed loads: a change becomes visible
  * to other threads soon, and each event uses the value it read once.
  *
+ * Labels: a kept sample carries the recording thread's labels and, when
+ * the object has a name, lock=<name> (labels.h); looking them up takes
+ * spinlocks only, inside the "in profiler" section like the stack capture.
+ *
  * Locking: none here. sp_profile_add takes the table's own spinlock. The
  * per-thread "in profiler" flag keeps the profiler from recording (and
  * recursing into) locks taken by the code it calls, such as libunwind's.
@@ -20,6 +24,7 @@
 
 #include "clock.h"
 #include "export.h"
+#include "labels.h"
 #include "profile_table.h"
 #include "sampling.h"
 #include "stack_capture.h"
@@ -112,7 +117,6 @@ void sp_block_scale(int64_t d, int64_t rate, double *count, int64_t *delay)
 
 void sp_block_event(const void *object, int64_t d, void *leaf, uintptr_t caller)
 {
-    (void)object; /* named objects will label their samples */
     int64_t rate = sp_block_rate();
     if (rate <= 0 || in_profiler)
         return;
@@ -127,7 +131,7 @@ void sp_block_event(const void *object, int64_t d, void *leaf, uintptr_t caller)
     uintptr_t pcs[SP_MAX_FRAMES];
     sp_enter_profiler();
     int n = sp_stack_capture(pcs, leaf, caller);
-    sp_profile_add(SP_PROFILE_BLOCK, pcs, n, count, delay);
+    sp_profile_add(SP_PROFILE_BLOCK, pcs, n, sp_labels_for_sample(object), count, delay);
     sp_leave_profiler();
 }
 
@@ -140,7 +144,6 @@ void sp_block_event(const void *object, int64_t d, void *leaf, uintptr_t caller)
  */
 void sp_mutex_event(const void *object, int64_t d, void *leaf, uintptr_t caller)
 {
-    (void)object;
     int fraction = sp_mutex_fraction();
     if (fraction <= 0 || d <= 0 || in_profiler)
         return;
@@ -150,7 +153,8 @@ void sp_mutex_event(const void *object, int64_t d, void *leaf, uintptr_t caller)
     uintptr_t pcs[SP_MAX_FRAMES];
     sp_enter_profiler();
     int n = sp_stack_capture(pcs, leaf, caller);
-    sp_profile_add(SP_PROFILE_MUTEX, pcs, n, (double)fraction, (int64_t)fraction * d);
+    sp_profile_add(SP_PROFILE_MUTEX, pcs, n, sp_labels_for_sample(object), (double)fraction,
+                   (int64_t)fraction * d);
     sp_leave_profiler();
 }
 

@@ -14,6 +14,7 @@
 
 #include "sampling.h"
 #include "spinlock.h"
+#include "thread_registry.h"
 #include "wait_table.h"
 
 #define SP_WAIT_BUCKETS 1024u
@@ -63,6 +64,8 @@ static void init_waiter(struct sp_waiter *w, const void *object,
     w->profiled = sp_mutex_fraction() > 0;
     w->cond_twin = NULL;
     w->woken_ns = 0;
+    w->tid = sp_self_tid();
+    w->timed = false;
 }
 
 void sp_wait_begin(struct sp_waiter *w, const void *object,
@@ -80,6 +83,24 @@ void sp_wait_begin_cond(struct sp_waiter *on_cond, struct sp_waiter *on_mutex,
     on_mutex->cond_twin = on_cond;
     link_waiter(on_cond);
     link_waiter(on_mutex);
+}
+
+void sp_wait_set_deadline(struct sp_waiter *w)
+{
+    __atomic_store_n(&w->timed, true, __ATOMIC_RELAXED);
+}
+
+void sp_wait_foreach(void (*fn)(const struct sp_waiter *w, void *arg), void *arg)
+{
+    for (unsigned i = 0; i < SP_WAIT_BUCKETS; i++) {
+        struct sp_wait_bucket *b = &buckets[i];
+        if (__atomic_load_n(&b->nwaiters, __ATOMIC_RELAXED) == 0)
+            continue;
+        sp_spin_lock(&b->lock);
+        for (struct sp_waiter *w = b->head; w; w = w->next)
+            fn(w, arg);
+        sp_spin_unlock(&b->lock);
+    }
 }
 
 void sp_wait_end(struct sp_waiter *w)

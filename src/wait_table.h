@@ -57,6 +57,8 @@ struct sp_waiter {
      * starts this one's wait for the mutex. */
     struct sp_waiter *cond_twin;
     int64_t woken_ns;               /* COND: 0 until signalled; atomic */
+    int tid;                        /* the waiting thread; never changes */
+    bool timed;                     /* the wait has a deadline; atomic (sp_wait_set_deadline) */
 };
 
 /* Registers w as waiting for object since now. */
@@ -67,6 +69,11 @@ void sp_wait_begin(struct sp_waiter *w, const void *object,
  * re-acquirer, on mutex. */
 void sp_wait_begin_cond(struct sp_waiter *on_cond, struct sp_waiter *on_mutex,
                         const void *cond, const void *mutex, int64_t now);
+
+/* Marks w (just registered) as a wait with a deadline: the watchdog's "all
+ * threads are asleep" and deadlock reports leave such waits out, since they
+ * end by themselves. */
+void sp_wait_set_deadline(struct sp_waiter *w);
 
 /* Unregisters w (the wait is over). */
 void sp_wait_end(struct sp_waiter *w);
@@ -85,6 +92,15 @@ int64_t sp_wait_charge(const void *object, int64_t now);
 /* A signal (all = false) or broadcast (all = true) on cond: marks the
  * oldest unwoken waiter, or every one, as woken at now. */
 void sp_wait_wake_cond(const void *cond, bool all, int64_t now);
+
+/*
+ * Calls fn(w, arg) for every registered waiter, bucket by bucket, with the
+ * bucket's spinlock held: w and the object it waits for stay valid during
+ * the call (the waiter cannot leave), but fn must only read and copy: no
+ * locks, no malloc, no blocking. Waiters that come and go meanwhile may or
+ * may not be seen. For thread dumps and the watchdog.
+ */
+void sp_wait_foreach(void (*fn)(const struct sp_waiter *w, void *arg), void *arg);
 
 /* The text of a wait reason ("mutex lock", ...). */
 const char *sp_wait_reason_text(enum sp_wait_reason reason);

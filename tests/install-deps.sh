@@ -11,6 +11,8 @@ packages=(
   libdw-dev                # symbols and file:line (elfutils)
   libcriterion-dev         # the test suite
   golang-go                # go tool pprof, the reference reader of our files
+  pigz valgrind bc         # real-program tests of the LD_PRELOAD interposer; its benchmark (drd)
+  libmicrohttpd-dev        # optional: the live-profile HTTP server (syncprof_http_start)
 )
 
 missing=()

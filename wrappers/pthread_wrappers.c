@@ -133,6 +133,8 @@ static int mutex_lock_slow(pthread_mutex_t *m, enum deadline how, clockid_t cloc
         return mutex_lock_real(m, how, clock, abstime);
     struct sp_waiter w;
     observe_begin(&w, m, SP_WAIT_MUTEX);
+    if (how != NO_DEADLINE)
+        sp_wait_set_deadline(&w);
     mark_waiting(m);
     int r = mutex_lock_real(m, how, clock, abstime);
     observe_end(&w, r == 0 || r == EOWNERDEAD || r == ETIMEDOUT, leaf, caller);
@@ -144,7 +146,25 @@ static bool acquired(int r)
     return r == 0 || r == EOWNERDEAD;
 }
 
-/* Any mutex acquisition: trylock first, observed wait only if it fails. */
+/*
+ * glibc's lock word: 0 free, 1 held with no sleeper (see the inline fast
+ * paths of <syncprof/pthread.h>, which the out-of-line wrappers repeat for
+ * callers that reach them directly, such as the LD_PRELOAD interposer).
+ * -1 where the C library is not glibc: no fast path.
+ */
+static int lock_word(const pthread_mutex_t *m)
+{
+#ifdef __GLIBC__
+    return __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+#else
+    (void)m;
+    return -1;
+#endif
+}
+
+/* Any mutex acquisition: a free mutex is locked at once (the real call
+ * costs half a trylock); otherwise trylock, and an observed wait only if
+ * it fails. */
 static int mutex_acquire(pthread_mutex_t *m, enum deadline how, clockid_t clock,
                          const struct timespec *abstime, void *leaf, uintptr_t caller)
 {
@@ -152,6 +172,8 @@ static int mutex_acquire(pthread_mutex_t *m, enum deadline how, clockid_t clock,
         return EINVAL;
     if (how == CLOCK_DEADLINE && !futex_clock(clock))
         return REAL(pthread_mutex_clocklock)(m, clock, abstime); /* EINVAL, as glibc checks first */
+    if (lock_word(m) == 0 && !sp_tracking())
+        return mutex_lock_real(m, how, clock, abstime);
     int r = REAL(pthread_mutex_trylock)(m);
     if (r == EBUSY)
         r = mutex_lock_slow(m, how, clock, abstime, leaf, caller);
@@ -192,6 +214,8 @@ SP_PUBLIC int syncprof_mutex_unlock(pthread_mutex_t *m)
 {
     if (!m)
         return EINVAL;
+    if (lock_word(m) == 1 && !sp_tracking())
+        return REAL(pthread_mutex_unlock)(m); /* nobody ever slept on it */
     int64_t charged = observe_release(m);
     int r = REAL(pthread_mutex_unlock)(m);
     if (r == 0) {
@@ -231,6 +255,8 @@ static int rwlock_acquire(pthread_rwlock_t *rw, bool write, const struct timespe
             return rwlock_real(rw, write, abstime);
         struct sp_waiter w;
         observe_begin(&w, rw, why);
+        if (abstime)
+            sp_wait_set_deadline(&w);
         r = rwlock_real(rw, write, abstime);
         observe_end(&w, r == 0 || r == ETIMEDOUT, leaf, caller);
     }
@@ -325,6 +351,8 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
     struct sp_waiter on_cond, on_mutex;
     int64_t start = sp_now_ns();
     sp_wait_begin_cond(&on_cond, &on_mutex, c, m, start);
+    if (how != NO_DEADLINE)
+        sp_wait_set_deadline(&on_cond);
     int64_t released = observe_release(m);
     bool tracking = sp_tracking();
     if (tracking)
@@ -420,6 +448,8 @@ static int sem_wait_slow(sem_t *s, const struct timespec *abstime, int saved_err
     }
     struct sp_waiter w;
     observe_begin(&w, s, SP_WAIT_SEMAPHORE);
+    if (abstime)
+        sp_wait_set_deadline(&w);
     errno = saved_errno;
     int r = abstime ? REAL(sem_timedwait)(s, abstime) : REAL(sem_wait)(s);
     int e = errno;
@@ -458,4 +488,26 @@ SP_PUBLIC int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime)
     if (errno != EAGAIN)
         return -1;
     return sem_wait_slow(s, abstime, saved, LEAF(syncprof_sem_timedwait), CALLER);
+}
+
+/* ---- Destroying (lock-order checking forgets the lock) -------------------- */
+
+SP_PUBLIC int syncprof_mutex_destroy(pthread_mutex_t *m)
+{
+    if (!m)
+        return EINVAL;
+    int r = REAL(pthread_mutex_destroy)(m);
+    if (r == 0 && sp_tracking())
+        sp_track_destroyed(m);
+    return r;
+}
+
+SP_PUBLIC int syncprof_rwlock_destroy(pthread_rwlock_t *rw)
+{
+    if (!rw)
+        return EINVAL;
+    int r = REAL(pthread_rwlock_destroy)(rw);
+    if (r == 0 && sp_tracking())
+        sp_track_destroyed(rw);
+    return r;
 }

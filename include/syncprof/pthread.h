@@ -137,6 +137,7 @@ SYNCPROF_CALL_TWIN(sem_timedwait, (sem_t *s, const struct timespec *t), (s, t))
 #define pthread_mutex_timedlock     syncprof_inline_mutex_timedlock
 #define pthread_mutex_clocklock     syncprof_inline_mutex_clocklock
 #define pthread_mutex_unlock        syncprof_inline_mutex_unlock
+#define pthread_mutex_destroy       syncprof_mutex_destroy
 #define pthread_rwlock_rdlock       syncprof_inline_rwlock_rdlock
 #define pthread_rwlock_wrlock       syncprof_inline_rwlock_wrlock
 #define pthread_rwlock_tryrdlock    syncprof_rwlock_tryrdlock
@@ -144,6 +145,7 @@ SYNCPROF_CALL_TWIN(sem_timedwait, (sem_t *s, const struct timespec *t), (s, t))
 #define pthread_rwlock_timedrdlock  syncprof_inline_rwlock_timedrdlock
 #define pthread_rwlock_timedwrlock  syncprof_inline_rwlock_timedwrlock
 #define pthread_rwlock_unlock       syncprof_inline_rwlock_unlock
+#define pthread_rwlock_destroy      syncprof_rwlock_destroy
 #define pthread_cond_wait           syncprof_inline_cond_wait
 #define pthread_cond_timedwait      syncprof_inline_cond_timedwait
 #define pthread_cond_clockwait      syncprof_inline_cond_clockwait

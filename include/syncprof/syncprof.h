@@ -100,6 +100,7 @@ int syncprof_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
 int syncprof_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
                              const struct timespec *abstime);
 int syncprof_mutex_unlock(pthread_mutex_t *m);
+int syncprof_mutex_destroy(pthread_mutex_t *m);
 
 int syncprof_rwlock_rdlock(pthread_rwlock_t *rw);
 int syncprof_rwlock_wrlock(pthread_rwlock_t *rw);
@@ -108,6 +109,7 @@ int syncprof_rwlock_trywrlock(pthread_rwlock_t *rw);
 int syncprof_rwlock_timedrdlock(pthread_rwlock_t *rw, const struct timespec *abstime);
 int syncprof_rwlock_timedwrlock(pthread_rwlock_t *rw, const struct timespec *abstime);
 int syncprof_rwlock_unlock(pthread_rwlock_t *rw);
+int syncprof_rwlock_destroy(pthread_rwlock_t *rw);
 
 int syncprof_cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
 int syncprof_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
@@ -130,5 +132,7 @@ int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime);
 
 /* The other parts of the API, each in a header of its own. */
 /* (syncprof.h includes them here, one line each.) */
+#include <syncprof/dump.h>
+#include <syncprof/http.h>
 
 #endif /* SYNCPROF_SYNCPROF_H */

@@ -1,0 +1,599 @@
+/*
+ * thread_dump.c - the text of a thread dump, the grouped "threads"
+ * profile, and the report destination (see thread_dump.h).
+ *
+ * A dump is put together from three snapshots taken one after the other,
+ * not atomically: the threads and their stacks (thread_stacks.c), what
+ * each waits for (the wait table, with each lock's holder read from glibc
+ * while its waiter is registered) and, when lock tracking is on, what each
+ * holds (thread_registry.c). A thread may therefore show a wait that ended
+ * a moment ago; every line is something that was true during the dump.
+ *
+ * The text is built with open_memstream and written with one
+ * sp_write_all. SYNCPROF_DUMP (a file name) is read once at load.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <syncprof/syncprof.h>
+
+#include "clock.h"
+#include "export.h"
+#include "format.h"
+#include "format_common.h"
+#include "lock_track.h"
+#include "object_names.h"
+#include "sampling.h"
+#include "spinlock.h"
+#include "symbolize.h"
+#include "thread_dump.h"
+#include "thread_registry.h"
+#include "thread_stacks.h"
+
+#define SP_MAX_READERS 16
+
+static char report_path[PATH_MAX]; /* SYNCPROF_DUMP; set once at load */
+
+/*
+ * One symbolizer kept between dumps: opening one costs about 150 ms here
+ * (libdwfl reads the symbol tables and DWARF of every module again), far
+ * more than taking the stacks. It is re-opened when the executable
+ * mappings of /proc/self/maps changed (a library was loaded or unloaded).
+ * sym_lock (a spinlock: symbolizers have no locking of their own) is held
+ * while it is in use; it stays open, with its memory, for good.
+ */
+static sp_spinlock sym_lock = SP_SPINLOCK_INIT;
+static struct sp_symbolizer *cached_sym; /* under sym_lock */
+static uint64_t cached_maps;             /* under sym_lock: hash of the executable mappings */
+
+/* A hash of the executable lines of /proc/self/maps, 0 if unreadable. */
+static uint64_t executable_maps_hash(void)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return 0;
+    uint64_t h = 1469598103934665603ULL;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *perms = strchr(line, ' ');
+        if (!perms || perms[3] != 'x')
+            continue;
+        for (const char *p = line; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    fclose(f);
+    return h;
+}
+
+struct sp_symbolizer *sp_dump_symbolizer_acquire(void)
+{
+    uint64_t maps = executable_maps_hash();
+    sp_spin_lock(&sym_lock);
+    if (cached_sym && (maps == 0 || maps != cached_maps)) {
+        sp_symbolizer_close(cached_sym);
+        cached_sym = NULL;
+    }
+    if (!cached_sym && sp_symbolizer_open(&cached_sym) != 0)
+        cached_sym = NULL;
+    cached_maps = maps;
+    if (!cached_sym)
+        sp_spin_unlock(&sym_lock);
+    return cached_sym;
+}
+
+void sp_dump_symbolizer_release(void)
+{
+    sp_spin_unlock(&sym_lock);
+}
+
+/* ---- What every thread waits for ---------------------------------------------- */
+
+struct wait_collect {
+    struct sp_thread_wait *v;
+    size_t cap, n; /* n may exceed cap: then the caller retries bigger */
+};
+
+/* sp_wait_foreach callback: runs under a wait-table bucket lock. */
+static void collect_one(const struct sp_waiter *w, void *arg)
+{
+    struct wait_collect *c = arg;
+    if (w->reason == SP_WAIT_COND)
+        return; /* described by its re-acquirer twin */
+    if (c->n++ >= c->cap)
+        return;
+    struct sp_thread_wait *t = &c->v[c->n - 1];
+    memset(t, 0, sizeof *t);
+    t->tid = w->tid;
+    t->reason = w->reason;
+    t->object = w->object;
+    t->start_ns = w->start_ns;
+    t->timed = __atomic_load_n(&w->timed, __ATOMIC_RELAXED);
+    if (w->reason == SP_WAIT_COND_REACQUIRE && w->cond_twin) {
+        const struct sp_waiter *cw = w->cond_twin;
+        t->cond = cw->object;
+        t->mutex = w->object;
+        t->start_ns = cw->start_ns;
+        t->timed = t->timed || __atomic_load_n(&cw->timed, __ATOMIC_RELAXED);
+        if (__atomic_load_n(&cw->woken_ns, __ATOMIC_ACQUIRE) == 0) {
+            t->reason = SP_WAIT_COND;
+            t->object = cw->object;
+            return;
+        }
+    }
+    t->holder = sp_lock_owner(w->object, w->reason);
+}
+
+static int cmp_wait(const void *a, const void *b)
+{
+    int x = ((const struct sp_thread_wait *)a)->tid, y = ((const struct sp_thread_wait *)b)->tid;
+    return (x > y) - (x < y);
+}
+
+int sp_waits_collect(struct sp_thread_wait **out, size_t *n)
+{
+    struct wait_collect c = { .cap = 64 };
+    for (;;) {
+        c.v = malloc(c.cap * sizeof *c.v);
+        if (!c.v)
+            return ENOMEM;
+        c.n = 0;
+        sp_wait_foreach(collect_one, &c);
+        if (c.n <= c.cap)
+            break;
+        free(c.v);
+        c.cap = c.n * 2;
+    }
+    qsort(c.v, c.n, sizeof *c.v, cmp_wait);
+    *out = c.v;
+    *n = c.n;
+    return 0;
+}
+
+const struct sp_thread_wait *sp_waits_find(const struct sp_thread_wait *w, size_t n, int tid)
+{
+    struct sp_thread_wait key = { .tid = tid };
+    return bsearch(&key, w, n, sizeof *w, cmp_wait);
+}
+
+const char *sp_wait_object_kind(enum sp_wait_reason reason)
+{
+    switch (reason) {
+    case SP_WAIT_MUTEX:
+    case SP_WAIT_COND_REACQUIRE:
+        return "mutex";
+    case SP_WAIT_RWLOCK_READ:
+    case SP_WAIT_RWLOCK_WRITE:
+        return "rwlock";
+    case SP_WAIT_COND:
+        return "cond";
+    case SP_WAIT_JOIN:
+        return "thread";
+    case SP_WAIT_SEMAPHORE:
+        return "semaphore";
+    case SP_WAIT_BARRIER:
+        return "barrier";
+    default:
+        return "channel";
+    }
+}
+
+/* ---- Printing ---------------------------------------------------------------------- */
+
+void sp_print_object(FILE *f, const void *object)
+{
+    char name[SP_NAME_MAX];
+    fprintf(f, "%p", object);
+    if (sp_object_name(object, name))
+        fprintf(f, " \"%s\"", name);
+}
+
+static const char *name_of(const struct sp_thread_stack *threads, size_t n, int tid)
+{
+    for (size_t i = 0; i < n; i++)
+        if (threads[i].tid == tid)
+            return threads[i].name;
+    return "?";
+}
+
+/* Is pc in one of the library's internal sp_ functions? */
+static bool is_internal_frame(const struct sp_pcinfo *pc)
+{
+    return pc && pc->known && strncmp(pc->frames[pc->nframes - 1].function, "sp_", 3) == 0;
+}
+
+void sp_print_stack(FILE *f, const struct sp_pctab *tab, const uintptr_t *pcs, int n,
+                    bool from_wrapper)
+{
+    int first = 0;
+    while (from_wrapper && first < n && is_internal_frame(sp_pctab_find(tab, pcs[first])))
+        first++;
+    int k = 0;
+    for (int i = first; i < n; i++) {
+        const struct sp_pcinfo *pc = sp_pctab_find(tab, pcs[i]);
+        if (!pc || !pc->known) {
+            fprintf(f, "    #%-2d 0x%" PRIxPTR " ?\n", k++, pcs[i] - 1);
+            continue;
+        }
+        for (int j = 0; j < pc->nframes; j++) {
+            const struct sp_frame *fr = &pc->frames[j];
+            fprintf(f, "    #%-2d 0x%" PRIxPTR " %s", k++, pc->addr, fr->function);
+            if (j + 1 < pc->nframes)
+                fprintf(f, " (inlined)");
+            else
+                fprintf(f, "+0x%" PRIxPTR, pc->addr - pc->entry);
+            if (fr->file)
+                fprintf(f, " %s:%d", fr->file, fr->line);
+            fprintf(f, "\n");
+        }
+    }
+    if (n >= SP_MAX_FRAMES)
+        fprintf(f, "    ...more frames not shown\n");
+}
+
+int sp_stacks_symbolize(struct sp_pctab *tab, struct sp_symbolizer *s,
+                        const uintptr_t *const *stacks, const int *nframes, size_t n)
+{
+    struct sp_record *recs = calloc(n ? n : 1, sizeof *recs);
+    if (!recs)
+        return ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        recs[i].count = 1;
+        recs[i].nframes = nframes[i];
+        recs[i].pcs = stacks[i];
+    }
+    struct sp_profile_view v = { .recs = recs, .n = n, .count_only = true };
+    int r = sp_pctab_build(tab, &v, s);
+    free(recs);
+    return r;
+}
+
+static const char *state_text(char state)
+{
+    switch (state) {
+    case 'R': return "running";
+    case 'S': return "sleeping";
+    case 'D': return "disk sleep";
+    case 'T': case 't': return "stopped";
+    case 'Z': case 'X': return "exiting";
+    default: return "unknown";
+    }
+}
+
+/* "waiting for mutex 0x... "name", held by thread T "name"" */
+static void print_wait(FILE *f, const struct sp_thread_wait *w,
+                       const struct sp_thread_stack *threads, size_t n)
+{
+    fprintf(f, "    waiting for %s ", sp_wait_object_kind(w->reason));
+    sp_print_object(f, w->object);
+    if (w->reason == SP_WAIT_COND) {
+        fprintf(f, " (releasing mutex ");
+        sp_print_object(f, w->mutex);
+        fprintf(f, ")");
+    }
+    if (w->timed)
+        fprintf(f, ", with a deadline");
+    if (w->holder) {
+        fprintf(f, ", held by thread %d \"%s\"", w->holder, name_of(threads, n, w->holder));
+    } else if ((w->reason == SP_WAIT_RWLOCK_READ || w->reason == SP_WAIT_RWLOCK_WRITE ||
+                w->reason == SP_WAIT_MUTEX || w->reason == SP_WAIT_COND_REACQUIRE) &&
+               sp_tracking()) {
+        int tids[SP_MAX_READERS];
+        int k = sp_lock_holders_tracked(w->object, tids, SP_MAX_READERS);
+        for (int i = 0; i < k; i++)
+            fprintf(f, "%s%d \"%s\"", i == 0 ? ", held by thread " : ", ", tids[i],
+                    name_of(threads, n, tids[i]));
+    }
+    fprintf(f, "\n");
+}
+
+static const char *held_kind(int reason)
+{
+    return reason == SP_WAIT_RWLOCK_READ  ? "rwlock (read)"
+           : reason == SP_WAIT_RWLOCK_WRITE ? "rwlock (write)"
+                                            : "mutex";
+}
+
+/* A lock some waiter says a thread holds (glibc's owner field). */
+struct known_hold {
+    int holder;
+    const void *object;
+    enum sp_wait_reason reason;
+};
+
+static int cmp_hold(const void *pa, const void *pb)
+{
+    const struct known_hold *a = pa, *b = pb;
+    if (a->holder != b->holder)
+        return a->holder < b->holder ? -1 : 1;
+    return (a->object > b->object) - (a->object < b->object);
+}
+
+/* The distinct (holder, lock) pairs the waits name, sorted by holder, in
+ * a malloc'd array (NULL when none or out of memory). */
+static struct known_hold *known_holds(const struct sp_thread_wait *w, size_t n, size_t *out)
+{
+    struct known_hold *h = malloc((n ? n : 1) * sizeof *h);
+    size_t k = 0;
+    for (size_t i = 0; h && i < n; i++)
+        if (w[i].holder)
+            h[k++] = (struct known_hold){ w[i].holder, w[i].object, w[i].reason };
+    if (h)
+        qsort(h, k, sizeof *h, cmp_hold);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++)
+        if (u == 0 || cmp_hold(&h[u - 1], &h[i]) != 0)
+            h[u++] = h[i];
+    *out = u;
+    return h;
+}
+
+/* The locks tid holds: its tracked list, else what waiters say it holds. */
+static void print_held(FILE *f, int tid, const struct known_hold *holds, size_t nholds)
+{
+    struct sp_thread_rec *r = sp_tracking() ? sp_thread_find(tid) : NULL;
+    if (r) {
+        int n = __atomic_load_n(&r->nheld, __ATOMIC_ACQUIRE);
+        for (int i = 0; i < n && i < SP_MAX_HELD; i++) {
+            const void *o = __atomic_load_n(&r->held[i].object, __ATOMIC_RELAXED);
+            fprintf(f, "    holds %s ", held_kind(__atomic_load_n(&r->held[i].reason, __ATOMIC_RELAXED)));
+            sp_print_object(f, o);
+            fprintf(f, "\n");
+        }
+        uint64_t over = __atomic_load_n(&r->overflow, __ATOMIC_RELAXED);
+        if (r->untracked > 0 || over > 0)
+            fprintf(f, "    (more locks held than the %d listed)\n", SP_MAX_HELD);
+        return;
+    }
+    size_t lo = 0, hi = nholds;
+    while (lo < hi) { /* the first entry of tid */
+        size_t mid = (lo + hi) / 2;
+        if (holds[mid].holder < tid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < nholds && holds[i].holder == tid; i++) {
+        fprintf(f, "    holds %s ", sp_wait_object_kind(holds[i].reason));
+        sp_print_object(f, holds[i].object);
+        fprintf(f, "\n");
+    }
+}
+
+/* Everything a dump's threads are printed from. */
+struct dump_ctx {
+    const struct sp_thread_stack *threads;
+    size_t n;
+    const struct sp_thread_wait *waits;
+    size_t nwaits;
+    const struct known_hold *holds;
+    size_t nholds;
+    const struct sp_pctab *tab;
+    int64_t now;
+};
+
+static void print_thread(FILE *f, const struct sp_thread_stack *t, const struct dump_ctx *d)
+{
+    const struct sp_thread_wait *w = sp_waits_find(d->waits, d->nwaits, t->tid);
+    fprintf(f, "thread %d \"%s\" [", t->tid, t->name);
+    if (w)
+        fprintf(f, "%s, %.3f s]:\n", sp_wait_reason_text(w->reason),
+                (double)(d->now - w->start_ns) / 1e9);
+    else
+        fprintf(f, "%s]:\n", state_text(t->state));
+    if (w)
+        print_wait(f, w, d->threads, d->n);
+    print_held(f, t->tid, d->holds, d->nholds);
+    if (t->available)
+        sp_print_stack(f, d->tab, t->pcs, t->nframes, false);
+    else if (t->signals_blocked)
+        fprintf(f, "    stack unavailable (the thread blocks signal %d)\n", sp_stack_signal());
+    else
+        fprintf(f, "    stack unavailable (the thread did not answer within %d ms)\n",
+                SP_STACK_ANSWER_MS);
+    fprintf(f, "\n");
+}
+
+/* The threads' stacks symbolized once per distinct pc. */
+static int symbolize_threads(struct sp_pctab *tab, struct sp_symbolizer *s,
+                             const struct sp_thread_stack *v, size_t n)
+{
+    const uintptr_t **stacks = malloc((n ? n : 1) * sizeof *stacks);
+    int *nframes = malloc((n ? n : 1) * sizeof *nframes);
+    int r = ENOMEM;
+    if (stacks && nframes) {
+        for (size_t i = 0; i < n; i++) {
+            stacks[i] = v[i].pcs;
+            nframes[i] = v[i].available ? v[i].nframes : 0;
+        }
+        r = sp_stacks_symbolize(tab, s, stacks, nframes, n);
+    }
+    free(stacks);
+    free(nframes);
+    return r;
+}
+
+static int dump_text(FILE *f, const struct sp_thread_stack *v, size_t n)
+{
+    struct sp_thread_wait *waits;
+    size_t nwaits;
+    int r = sp_waits_collect(&waits, &nwaits);
+    if (r != 0)
+        return r;
+    struct sp_pctab tab;
+    struct sp_symbolizer *s = sp_dump_symbolizer_acquire();
+    r = s ? 0 : ENOMEM;
+    if (r == 0) {
+        r = symbolize_threads(&tab, s, v, n);
+        size_t nholds = 0;
+        struct known_hold *holds = r == 0 ? known_holds(waits, nwaits, &nholds) : NULL;
+        if (r == 0) {
+            struct dump_ctx d = { v, n, waits, nwaits, holds, nholds, &tab, sp_now_ns() };
+            fprintf(f, "syncprof: thread dump of process %d, %zu threads; held locks %s\n\n",
+                    (int)getpid(), n,
+                    sp_tracking() ? "tracked"
+                                  : "not tracked (SYNCPROF_TRACK_LOCKS=1 tracks them)");
+            for (size_t i = 0; i < n; i++)
+                print_thread(f, &v[i], &d);
+            sp_pctab_free(&tab);
+        }
+        free(holds);
+        sp_dump_symbolizer_release();
+    }
+    free(waits);
+    return r;
+}
+
+int sp_dump_write(int fd, void *leaf, uintptr_t caller)
+{
+    struct sp_thread_stack *v;
+    size_t n;
+    sp_enter_profiler();
+    int r = sp_threads_capture(&v, &n, leaf, caller);
+    if (r == 0) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f) {
+            r = ENOMEM;
+        } else {
+            r = dump_text(f, v, n);
+            if (fclose(f) != 0 && r == 0)
+                r = ENOMEM;
+            if (r == 0)
+                r = sp_write_all(fd, text, len);
+            free(text);
+        }
+        free(v);
+    }
+    sp_leave_profiler();
+    return r;
+}
+
+/* ---- The grouped "threads" profile -------------------------------------------------- */
+
+static int cmp_stack(const void *pa, const void *pb)
+{
+    const struct sp_thread_stack *a = pa, *b = pb;
+    int na = a->available ? a->nframes : 0, nb = b->available ? b->nframes : 0;
+    if (na != nb)
+        return na < nb ? -1 : 1;
+    for (int i = 0; i < na; i++)
+        if (a->pcs[i] != b->pcs[i])
+            return a->pcs[i] < b->pcs[i] ? -1 : 1;
+    return 0;
+}
+
+static const uintptr_t lost_stack[1] = { SP_PC_LOST };
+
+/* One record per distinct stack, counting its threads; a thread whose
+ * stack is unavailable counts under the lost-samples stack. */
+static size_t group_stacks(struct sp_thread_stack *v, size_t n, struct sp_record *recs)
+{
+    qsort(v, n, sizeof *v, cmp_stack);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k > 0 && cmp_stack(&v[i - 1], &v[i]) == 0) {
+            recs[k - 1].count += 1;
+            continue;
+        }
+        recs[k].count = 1;
+        recs[k].delay_ns = 0;
+        recs[k].nframes = v[i].available ? v[i].nframes : 1;
+        recs[k].pcs = v[i].available ? v[i].pcs : lost_stack;
+        k++;
+    }
+    return k;
+}
+
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int sp_threads_profile_write(int fd, int debug, void *leaf, uintptr_t caller)
+{
+    if (debug >= 2)
+        return sp_dump_write(fd, leaf, caller);
+    struct sp_thread_stack *v;
+    size_t n;
+    sp_enter_profiler();
+    int r = sp_threads_capture(&v, &n, leaf, caller);
+    if (r == 0) {
+        struct sp_record *recs = calloc(n ? n : 1, sizeof *recs);
+        if (!recs) {
+            r = ENOMEM;
+        } else {
+            struct sp_profile_view view = {
+                .kind = SP_PROFILE_BLOCK, /* ignored: count_only */
+                .recs = recs,
+                .n = group_stacks(v, n, recs),
+                .period = 1,
+                .time_nanos = wall_ns(),
+                .count_only = true,
+            };
+            r = debug > 0 ? sp_format_text(fd, &view) : sp_format_pprof(fd, &view);
+            free(recs);
+        }
+        free(v);
+    }
+    sp_leave_profiler();
+    return r;
+}
+
+/* ---- Where reports go ------------------------------------------------------------------ */
+
+/* The report destination, opened for one report: SYNCPROF_DUMP appended
+ * to, or stderr when it is unset or cannot be opened. */
+static int report_open(void)
+{
+    int fd = report_path[0] ? open(report_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666) : -1;
+    return fd >= 0 ? fd : 2;
+}
+
+static void report_close(int fd)
+{
+    if (fd != 2)
+        close(fd);
+}
+
+void sp_report_text(const char *text, size_t len)
+{
+    int fd = report_open();
+    sp_write_all(fd, text, len);
+    report_close(fd);
+}
+
+void sp_report_dump(void *leaf, uintptr_t caller)
+{
+    int fd = report_open();
+    int r = sp_dump_write(fd, leaf, caller);
+    if (r != 0)
+        dprintf(fd, "syncprof: thread dump failed: %s\n", strerror(r));
+    report_close(fd);
+}
+
+SP_PUBLIC int syncprof_dump_threads(int fd)
+{
+    if (fd < 0)
+        return EBADF;
+    return sp_dump_write(fd, (void *)syncprof_dump_threads, (uintptr_t)__builtin_return_address(0));
+}
+
+__attribute__((constructor)) static void dump_destination_from_environment(void)
+{
+    const char *p = getenv("SYNCPROF_DUMP");
+    if (!p || !*p)
+        return;
+    if (strlen(p) >= sizeof report_path)
+        fprintf(stderr, "syncprof: ignoring SYNCPROF_DUMP: path too long\n");
+    else
+        strcpy(report_path, p);
+}

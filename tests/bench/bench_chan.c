@@ -1,0 +1,261 @@
+/*
+ * bench_chan.c - ns per operation of syncprof channels against a plain
+ * mutex + condition variable bounded queue, on the workloads of Go's
+ * tests/bench/gochan (run both with tests/bench/run_chan_bench.sh):
+ *
+ *   buffered_spsc     capacity 128, one producer, one consumer
+ *   unbuffered_spsc   capacity 0, one producer, one consumer
+ *   pingpong          one round trip over two unbuffered channels
+ *   buffered_4p4c     capacity 128, 4 producers, 4 consumers
+ *   buffered_spsc_profiled  buffered_spsc at block rate 10000 ns (ours only)
+ *
+ * Each figure is the best of ROUNDS runs (the machines are shared and
+ * noisy). Usage: bench_chan [messages per run, default 2000000].
+ * Output: one line per workload, "name ours_ns mutexcond_ns".
+ */
+#include <syncprof/chan.h>
+#include <syncprof/syncprof.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ROUNDS 5
+
+static long messages = 2000000;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- The baseline: a bounded queue under one mutex and two condvars ---- */
+
+struct mcq {
+    pthread_mutex_t mu;
+    pthread_cond_t not_empty, not_full, taken;
+    int64_t *buf;
+    size_t cap, head, len;   /* cap 0: a one-slot hand-off whose sender waits until taken */
+    uint64_t puts, takes;
+};
+
+static struct mcq *mcq_make(size_t cap)
+{
+    struct mcq *q = calloc(1, sizeof *q);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->not_empty, NULL);
+    pthread_cond_init(&q->not_full, NULL);
+    pthread_cond_init(&q->taken, NULL);
+    q->cap = cap;
+    q->buf = calloc(cap ? cap : 1, sizeof(int64_t));
+    return q;
+}
+
+static void mcq_send(struct mcq *q, int64_t v)
+{
+    size_t room = q->cap ? q->cap : 1;
+    pthread_mutex_lock(&q->mu);
+    while (q->len == room)
+        pthread_cond_wait(&q->not_full, &q->mu);
+    q->buf[(q->head + q->len++) % room] = v;
+    uint64_t mine = ++q->puts;
+    pthread_cond_signal(&q->not_empty);
+    while (q->cap == 0 && q->takes < mine)
+        pthread_cond_wait(&q->taken, &q->mu);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static int64_t mcq_recv(struct mcq *q)
+{
+    size_t room = q->cap ? q->cap : 1;
+    pthread_mutex_lock(&q->mu);
+    while (q->len == 0)
+        pthread_cond_wait(&q->not_empty, &q->mu);
+    int64_t v = q->buf[q->head];
+    q->head = (q->head + 1) % room;
+    q->len--;
+    q->takes++;
+    pthread_cond_signal(&q->not_full);
+    if (q->cap == 0)
+        pthread_cond_broadcast(&q->taken);
+    pthread_mutex_unlock(&q->mu);
+    return v;
+}
+
+static void mcq_free(struct mcq *q)
+{
+    free(q->buf);
+    free(q);
+}
+
+/* ---- One queue type or the other, behind two calls ---- */
+
+struct queue {
+    syncprof_chan *c;
+    struct mcq *m;
+};
+
+static void q_send(struct queue *q, int64_t v)
+{
+    if (q->c)
+        syncprof_chan_send(q->c, &v);
+    else
+        mcq_send(q->m, v);
+}
+
+static int64_t q_recv(struct queue *q)
+{
+    int64_t v = 0;
+    if (q->c)
+        syncprof_chan_recv(q->c, &v, NULL);
+    else
+        v = mcq_recv(q->m);
+    return v;
+}
+
+static struct queue q_make(bool ours, size_t cap)
+{
+    struct queue q = { NULL, NULL };
+    if (ours)
+        q.c = syncprof_chan_make(sizeof(int64_t), cap);
+    else
+        q.m = mcq_make(cap);
+    return q;
+}
+
+static void q_free(struct queue *q)
+{
+    if (q->c)
+        syncprof_chan_free(q->c);
+    else
+        mcq_free(q->m);
+}
+
+/* ---- Workloads ---- */
+
+struct job {
+    struct queue *a, *b;
+    long n;
+};
+
+static void *producer(void *arg)
+{
+    struct job *j = arg;
+    for (long i = 0; i < j->n; i++)
+        q_send(j->a, i);
+    return NULL;
+}
+
+static void *consumer(void *arg)
+{
+    struct job *j = arg;
+    int64_t sum = 0;
+    for (long i = 0; i < j->n; i++)
+        sum += q_recv(j->a);
+    return (void *)(intptr_t)sum;
+}
+
+/* Echoes each value from a back on b. */
+static void *echo(void *arg)
+{
+    struct job *j = arg;
+    for (long i = 0; i < j->n; i++)
+        q_send(j->b, q_recv(j->a));
+    return NULL;
+}
+
+/* ns per message with p producers and p consumers on one queue. */
+static double run_pc(bool ours, size_t cap, int p)
+{
+    struct queue q = q_make(ours, cap);
+    struct job j = { &q, NULL, messages / p };
+    pthread_t tp[8], tc[8];
+    double t0 = now_s();
+    for (int i = 0; i < p; i++) {
+        pthread_create(&tc[i], NULL, consumer, &j);
+        pthread_create(&tp[i], NULL, producer, &j);
+    }
+    for (int i = 0; i < p; i++) {
+        pthread_join(tp[i], NULL);
+        pthread_join(tc[i], NULL);
+    }
+    double t = now_s() - t0;
+    q_free(&q);
+    return t * 1e9 / (double)(j.n * p);
+}
+
+/* ns per round trip. */
+static double run_pingpong(bool ours)
+{
+    struct queue a = q_make(ours, 0), b = q_make(ours, 0);
+    long n = messages / 10;
+    struct job j = { &a, &b, n };
+    pthread_t t;
+    double t0 = now_s();
+    pthread_create(&t, NULL, echo, &j);
+    for (long i = 0; i < n; i++) {
+        q_send(&a, i);
+        q_recv(&b);
+    }
+    pthread_join(t, NULL);
+    double s = now_s() - t0;
+    q_free(&a);
+    q_free(&b);
+    return s * 1e9 / (double)n;
+}
+
+static double best(double (*fn)(bool, size_t, int), bool ours, size_t cap, int p)
+{
+    double b = 1e30;
+    for (int r = 0; r < ROUNDS; r++) {
+        double x = fn(ours, cap, p);
+        if (x < b)
+            b = x;
+    }
+    return b;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        messages = atol(argv[1]);
+    if (messages < 1000)
+        messages = 1000;
+    syncprof_set_block_profile_rate(0);
+
+    printf("%-24s %10s %12s\n", "workload", "ours_ns", "mutexcond_ns");
+    printf("%-24s %10.1f %12.1f\n", "buffered_spsc", best(run_pc, true, 128, 1),
+           best(run_pc, false, 128, 1));
+    printf("%-24s %10.1f %12.1f\n", "unbuffered_spsc", best(run_pc, true, 0, 1),
+           best(run_pc, false, 0, 1));
+    double pp_ours = 1e30, pp_mc = 1e30;
+    for (int r = 0; r < ROUNDS; r++) {
+        double x = run_pingpong(true), y = run_pingpong(false);
+        pp_ours = x < pp_ours ? x : pp_ours;
+        pp_mc = y < pp_mc ? y : pp_mc;
+    }
+    printf("%-24s %10.1f %12.1f\n", "pingpong", pp_ours, pp_mc);
+    printf("%-24s %10.1f %12.1f\n", "buffered_4p4c", best(run_pc, true, 128, 4),
+           best(run_pc, false, 128, 4));
+
+    /* profiling off and on, alternating rounds, best of each */
+    double off = 1e30, on = 1e30;
+    for (int r = 0; r < ROUNDS; r++) {
+        syncprof_set_block_profile_rate(0);
+        double x = run_pc(true, 128, 1);
+        syncprof_set_block_profile_rate(10000);
+        double y = run_pc(true, 128, 1);
+        off = x < off ? x : off;
+        on = y < on ? y : on;
+    }
+    syncprof_set_block_profile_rate(0);
+    printf("%-24s %10.1f %12s\n", "buffered_spsc_prof_off", off, "-");
+    printf("%-24s %10.1f %12s\n", "buffered_spsc_prof_on", on, "-");
+    return 0;
+}

@@ -1,0 +1,3 @@
+module syncprof/bench/gochan
+
+go 1.19

@@ -1,0 +1,721 @@
+/*
+ * test_chan.c - the semantics of syncprof channels and select, as the Go
+ * specification states them for Go's channels (include/syncprof/chan.h):
+ * hand-off, FIFO, close, zero-size values, NULL channels in select, select
+ * fairness, deadlines, non-blocking calls and argument errors.
+ */
+#include <syncprof/chan.h>
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "profile_reader.h"
+
+#define MS 1000000LL
+
+static struct timespec in_ns(int64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (ts.tv_nsec + ns) / 1000000000;
+    ts.tv_nsec = (ts.tv_nsec + ns) % 1000000000;
+    return ts;
+}
+
+static pthread_t spawn(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, fn, arg), 0);
+    return t;
+}
+
+static void *join(pthread_t t)
+{
+    void *r;
+    cr_assert_eq(pthread_join(t, &r), 0);
+    return r;
+}
+
+/* ---- Hand-off: an unbuffered send completes only when a receiver has it ---- */
+
+struct sender {
+    syncprof_chan *c;
+    int64_t value;
+    atomic_bool returned;
+    int result;
+};
+
+static void *send_one(void *arg)
+{
+    struct sender *s = arg;
+    s->result = syncprof_chan_send(s->c, &s->value);
+    atomic_store(&s->returned, true);
+    return NULL;
+}
+
+Test(chan, unbuffered_send_waits_for_receiver)
+{
+    syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), 0);
+    cr_assert(c);
+    struct sender s = { .c = c, .value = 42 };
+    pthread_t t = spawn(send_one, &s);
+    tp_wait_until_blocked(c);
+    tp_sleep_ns(20 * MS);
+    cr_expect(!atomic_load(&s.returned), "unbuffered send returned with no receiver");
+    int64_t v = 0;
+    bool ok = false;
+    cr_assert_eq(syncprof_chan_recv(c, &v, &ok), 0);
+    cr_expect(ok);
+    cr_expect_eq(v, 42);
+    join(t);
+    cr_expect_eq(s.result, 0);
+    cr_expect(atomic_load(&s.returned));
+    cr_expect_eq(syncprof_chan_free(c), 0);
+}
+
+Test(chan, buffered_send_does_not_wait_until_full)
+{
+    syncprof_chan *c = syncprof_chan_make(sizeof(int), 3);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(syncprof_chan_send(c, &i), 0);
+    cr_expect_eq(syncprof_chan_len(c), 3);
+    cr_expect_eq(syncprof_chan_cap(c), 3);
+    int x = 9;
+    cr_expect_eq(syncprof_chan_trysend(c, &x), EAGAIN, "a full channel took a value");
+    struct sender s = { .c = c, .value = 0 };
+    /* a fourth send blocks until a receive frees a slot */
+    syncprof_chan *c8 = syncprof_chan_make(sizeof(int64_t), 1);
+    int64_t first = 1;
+    cr_assert_eq(syncprof_chan_send(c8, &first), 0);
+    s.c = c8;
+    s.value = 2;
+    pthread_t t = spawn(send_one, &s);
+    tp_wait_until_blocked(c8);
+    cr_expect(!atomic_load(&s.returned));
+    int64_t v;
+    cr_assert_eq(syncprof_chan_recv(c8, &v, NULL), 0);
+    cr_expect_eq(v, 1);
+    join(t);
+    cr_assert_eq(syncprof_chan_recv(c8, &v, NULL), 0);
+    cr_expect_eq(v, 2);
+    cr_expect_eq(syncprof_chan_free(c8), 0);
+    cr_expect_eq(syncprof_chan_free(c), 0);
+}
+
+/* ---- FIFO ------------------------------------------------------------------ */
+
+struct producer {
+    syncprof_chan *c;
+    int id, count;
+};
+
+static void *produce(void *arg)
+{
+    struct producer *p = arg;
+    for (int i = 0; i < p->count; i++) {
+        int64_t v = ((int64_t)p->id << 32) | i;
+        cr_assert_eq(syncprof_chan_send(p->c, &v), 0);
+    }
+    return NULL;
+}
+
+/* Each producer's values arrive in the order it sent them, none lost. */
+static void fifo_case(size_t cap, int producers, int count)
+{
+    syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), cap);
+    struct producer p[8];
+    pthread_t t[8];
+    for (int i = 0; i < producers; i++) {
+        p[i] = (struct producer){ c, i, count };
+        t[i] = spawn(produce, &p[i]);
+    }
+    int next[8] = { 0 };
+    for (int n = 0; n < producers * count; n++) {
+        int64_t v;
+        bool ok;
+        cr_assert_eq(syncprof_chan_recv(c, &v, &ok), 0);
+        cr_assert(ok);
+        int id = (int)(v >> 32), seq = (int)(v & 0xffffffff);
+        cr_assert(id >= 0 && id < producers);
+        cr_assert_eq(seq, next[id], "producer %d: got %d, expected %d", id, seq, next[id]);
+        next[id]++;
+    }
+    for (int i = 0; i < producers; i++)
+        join(t[i]);
+    cr_expect_eq(syncprof_chan_len(c), 0);
+    cr_expect_eq(syncprof_chan_free(c), 0);
+}
+
+Test(chan, fifo_one_producer_buffered) { fifo_case(16, 1, 100000); }
+Test(chan, fifo_one_producer_unbuffered) { fifo_case(0, 1, 20000); }
+Test(chan, fifo_one_producer_odd_capacity) { fifo_case(7, 1, 100000); }
+Test(chan, fifo_per_producer_buffered) { fifo_case(5, 4, 20000); }
+Test(chan, fifo_per_producer_unbuffered) { fifo_case(0, 4, 5000); }
+
+/* ---- Close ------------------------------------------------------------------ */
+
+Test(chan, close_buffered_delivers_buffered_values_then_not_ok)
+{
+    syncprof_chan *c = syncprof_chan_make(sizeof(int), 4);
+    for (int i = 1; i <= 3; i++)
+        cr_assert_eq(syncprof_chan_send(c, &i), 0);
+    cr_assert_eq(syncprof_chan_close(c), 0);
+    int x = 5;
+    cr_expect_eq(syncprof_chan_send(c, &x), EPIPE);
+    cr_expect_eq(syncprof_chan_trysend(c, &x), EPIPE);
+    struct timespec d = in_ns(MS);
+    cr_expect_eq(syncprof_chan_timedsend(c, &x, &d), EPIPE);
+    cr_expect_eq(syncprof_chan_close(c), EPIPE);
+    cr_expect_eq(syncprof_chan_len(c), 3);
+    for (int i = 1; i <= 3; i++) {
+        int v = 0;
+        bool ok = false;
+        cr_assert_eq(syncprof_chan_recv(c, &v, &ok), 0);
+        cr_expect(ok);
+        cr_expect_eq(v, i);
+    }
+    for (int k = 0; k < 3; k++) {
+        int v = 77;
+        bool ok = true;
+        int r = k == 0 ? syncprof_chan_recv(c, &v, &ok)
+              : k == 1 ? syncprof_chan_tryrecv(c, &v, &ok)
+                       : syncprof_chan_timedrecv(c, &v, &ok, &d);
+        cr_expect_eq(r, 0);
+        cr_expect(!ok);
+        cr_expect_eq(v, 0, "not zeroed");
+    }
+    cr_expect_eq(syncprof_chan_free(c), 0);
+}
+
+Test(chan, close_unbuffered_later_operations)
+{
+    syncprof_chan *c = syncprof_chan_make(sizeof(int), 0);
+    cr_assert_eq(syncprof_chan_close(c), 0);
+    int v = 3;
+    bool ok = true;
+    cr_expect_eq(syncprof_chan_send(c, &v), EPIPE);
+    cr_expect_eq(syncprof_chan_trysend(c, &v), EPIPE);
+    cr_expect_eq(syncprof_chan_recv(c, &v, &ok), 0);
+    cr_expect(!ok);
+    cr_expect_eq(v, 0);
+    v = 3;
+    ok = true;
+    cr_expect_eq(syncprof_chan_tryrecv(c, &v, &ok), 0);
+    cr_expect(!ok);
+    cr_expect_eq(v, 0);
+    cr_expect_eq(syncprof_chan_close(c), EPIPE);
+    cr_expect_eq(syncprof_chan_free(c), 0);
+}
+
+struct blocked {
+    syncprof_chan *c;
+    bool send;
+    int result;
+    bool ok;
+    int64_t value;
+};
+
+static void *block_on(void *arg)
+{
+    struct blocked *b = arg;
+    b->value = 99;
+    if (b->send) {
+        b->result = syncprof_chan_send(b->c, &b->value);
+    } else {
+        b->ok = true;
+        b->result = syncprof_chan_recv(b->c, &b->value, &b->ok);
+    }
+    return NULL;
+}
+
+/* n threads blocked on c (all senders or all receivers), then close. */
+static void close_wakes_all(size_t cap, bool senders)
+{
+    enum { N = 6 };
+    syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), cap);
+    for (size_t i = 0; i < cap && senders; i++) {
+        int64_t v = (int64_t)i;
+        cr_assert_eq(syncprof_chan_send(c, &v), 0);
+    }
+    struct blocked b[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        b[i] = (struct blocked){ .c = c, .send = senders };
+        t[i] = spawn(block_on, &b[i]);
+    }
+    tp_wait_until_blocked(c);
+    tp_sleep_ns(20 * MS); /* all of them */
+    cr_expect_eq(syncprof_chan_free(c), EBUSY, "free while threads are blocked");
+    cr_assert_eq(syncprof_chan_close(c), 0);
+    for (int i = 0; i < N; i++) {
+        join(t[i]);
+        if (senders) {
+            cr_expect_eq(b[i].result, EPIPE);
+        } else {
+            cr_expect_eq(b[i].result, 0);
+            cr_expect(!b[i].ok);
+            cr_expect_eq(b[i].value, 0);
+        }
+    }
+    /* what was buffered before the close is still there */
+    for (size_t i = 0; i < cap && senders; i++) {
+        int64_t v;
+        bool ok;
+        cr_assert_eq(syncprof_chan_recv(c, &v, &ok), 0);
+        cr_expect(ok);
+        cr_expect_eq(v, (int64_t)i);
+    }
+    cr_expect_eq(syncprof_chan_free(c), 0);
+}
+
+Test(chan, close_wakes_blocked_receivers_unbuffered) { close_wakes_all(0, false); }
+Test(chan, close_wakes_blocked_receivers_buffered) { close_wakes_all(4, false); }
+Test(chan, close_wakes_blocked_senders_unbuffered) { close_wakes_all(0, true); }
+Test(chan, close_wakes_blocked_senders_buffered) { close_wakes_all(4, true); }
+
+/* ---- Zero-size values -------------------------------------------------------- */
+
+static void *signal_three(void *arg)
+{
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(syncprof_chan_send(arg, NULL), 0);
+    cr_assert_eq(syncprof_chan_close(arg), 0);
+    return NULL;
+}
+
+static void zero_size_case(size_t cap)
+{
+    syncprof_chan *c = syncprof_chan_make(0, cap);
+    cr_assert(c);
+    pthread_t t = spawn(signal_three, c);
+    int got = 0;
+    for (;;) {
+        bool ok;
+        cr_assert_eq(syncprof_chan_recv(c, NULL, &ok), 0);
+        if (!ok)
+            break;
+        got++;
+    }
+    join(t);
+    cr_expect_eq(got, 3);
+    cr_expect_eq(syncprof_chan_free(c), 0);
+}
+
+Test(chan, zero_size_unbuffered) { zero_size_case(0); }
+Test(chan, zero_size_buffered) { zero_size_case(2); }
+
+Test(chan, zero_size_len_and_select)
+{
+    syncprof_chan *c = syncprof_chan_make(0, 5);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(syncprof_chan_trysend(c, NULL), 0);
+    cr_expect_eq(syncprof_chan_trysend(c, NULL), EAGAIN);
+    cr_expect_eq(syncprof_chan_len(c), 5);
+    syncprof_select_case cs[1] = { { c, SYNCPROF_SELECT_RECV, NULL, false } };
+    cr_expect_eq(syncprof_select(cs, 1, NULL, true), 0);
+    cr_expect(cs[0].ok);
+    cr_expect_eq(syncprof_chan_len(c), 4);
+    cr_expect_eq(syncprof_chan_free(c), 0);
+}
+
+/* ---- Non-blocking calls and deadlines ------------------------------------------ */
+
+Test(chan, try_on_empty_and_full)
+{
+    syncprof_chan *b = syncprof_chan_make(sizeof(int), 1);
+    syncprof_chan *u = syncprof_chan_make(sizeof(int), 0);
+    int v = 1;
+    bool ok = true;
+    cr_expect_eq(syncprof_chan_tryrecv(b, &v, &ok), EAGAIN);
+    cr_expect_eq(v, 1, "tryrecv wrote out on EAGAIN");
+    cr_expect(ok, "tryrecv wrote ok on EAGAIN");
+    cr_expect_eq(syncprof_chan_trysend(b, &v), 0);
+    cr_expect_eq(syncprof_chan_trysend(b, &v), EAGAIN);
+    cr_expect_eq(syncprof_chan_trysend(u, &v), EAGAIN, "unbuffered, no receiver");
+    cr_expect_eq(syncprof_chan_tryrecv(u, &v, &ok), EAGAIN, "unbuffered, no sender");
+    syncprof_chan_free(b);
+    syncprof_chan_free(u);
+}
+
+Test(chan, try_meets_a_blocked_partner)
+{
+    syncprof_chan *u = syncprof_chan_make(sizeof(int64_t), 0);
+    struct blocked r = { .c = u, .send = false };
+    pthread_t t = spawn(block_on, &r);
+    tp_wait_until_blocked(u);
+    int64_t v = 1234;
+    cr_expect_eq(syncprof_chan_trysend(u, &v), 0);
+    join(t);
+    cr_expect(r.ok);
+    cr_expect_eq(r.value, 1234);
+
+    struct blocked s = { .c = u, .send = true };
+    t = spawn(block_on, &s);
+    tp_wait_until_blocked(u);
+    bool ok = false;
+    cr_expect_eq(syncprof_chan_tryrecv(u, &v, &ok), 0);
+    cr_expect(ok);
+    cr_expect_eq(v, 99);
+    join(t);
+    cr_expect_eq(s.result, 0);
+    syncprof_chan_free(u);
+}
+
+Test(chan, deadlines_expire)
+{
+    syncprof_chan *b = syncprof_chan_make(sizeof(int), 1);
+    syncprof_chan *u = syncprof_chan_make(sizeof(int), 0);
+    int v = 5;
+    bool ok = true;
+    int64_t t0 = tp_now_ns();
+    struct timespec d = in_ns(30 * MS);
+    cr_expect_eq(syncprof_chan_timedrecv(b, &v, &ok, &d), ETIMEDOUT);
+    cr_expect_geq(tp_now_ns() - t0, 30 * MS, "returned before the deadline");
+    cr_expect_eq(v, 5);
+    cr_expect(ok);
+    d = in_ns(20 * MS);
+    cr_expect_eq(syncprof_chan_timedsend(u, &v, &d), ETIMEDOUT);
+    cr_expect_eq(syncprof_chan_send(b, &v), 0);
+    d = in_ns(20 * MS);
+    cr_expect_eq(syncprof_chan_timedsend(b, &v, &d), ETIMEDOUT, "full");
+    cr_expect_eq(syncprof_chan_len(b), 1, "a timed-out send left a value");
+    /* a past deadline still takes what is ready */
+    struct timespec past = { 0, 0 };
+    cr_expect_eq(syncprof_chan_timedrecv(b, &v, &ok, &past), 0);
+    cr_expect(ok);
+    cr_expect_eq(syncprof_chan_timedrecv(b, &v, &ok, &past), ETIMEDOUT);
+    cr_expect_eq(syncprof_chan_timedsend(b, &v, &past), 0);
+    /* and no timed-out waiter stays queued */
+    cr_expect_eq(syncprof_chan_free(u), 0);
+    cr_expect_eq(syncprof_chan_free(b), 0);
+}
+
+static void *send_after_10ms(void *arg)
+{
+    tp_sleep_ns(10 * MS);
+    int64_t v = 7;
+    cr_assert_eq(syncprof_chan_send(arg, &v), 0);
+    return NULL;
+}
+
+Test(chan, deadline_met)
+{
+    for (size_t cap = 0; cap < 2; cap++) {
+        syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), cap);
+        pthread_t t = spawn(send_after_10ms, c);
+        struct timespec d = in_ns(2000 * MS);
+        int64_t v = 0;
+        bool ok = false;
+        cr_expect_eq(syncprof_chan_timedrecv(c, &v, &ok, &d), 0);
+        cr_expect(ok);
+        cr_expect_eq(v, 7);
+        join(t);
+        syncprof_chan_free(c);
+    }
+}
+
+/* ---- Select ------------------------------------------------------------------ */
+
+Test(chan, select_nil_channels_never_ready)
+{
+    syncprof_select_case cs[3] = {
+        { NULL, SYNCPROF_SELECT_RECV, NULL, false },
+        { NULL, SYNCPROF_SELECT_SEND, NULL, false },
+        { NULL, SYNCPROF_SELECT_RECV, NULL, false },
+    };
+    cr_expect_eq(syncprof_select(cs, 3, NULL, true), -EAGAIN);
+    cr_expect_eq(syncprof_select(NULL, 0, NULL, true), -EAGAIN);
+    int64_t t0 = tp_now_ns();
+    struct timespec d = in_ns(20 * MS);
+    cr_expect_eq(syncprof_select(cs, 3, &d, false), -ETIMEDOUT);
+    cr_expect_geq(tp_now_ns() - t0, 20 * MS);
+    d = in_ns(5 * MS);
+    cr_expect_eq(syncprof_select(NULL, 0, &d, false), -ETIMEDOUT);
+
+    /* a NULL channel beside a ready one: always the ready one */
+    syncprof_chan *c = syncprof_chan_make(sizeof(int), 1);
+    for (int i = 0; i < 100; i++) {
+        cr_assert_eq(syncprof_chan_send(c, &i), 0);
+        int v = -1;
+        cs[1] = (syncprof_select_case){ c, SYNCPROF_SELECT_RECV, &v, false };
+        cr_assert_eq(syncprof_select(cs, 3, NULL, false), 1);
+        cr_assert(cs[1].ok);
+        cr_assert_eq(v, i);
+    }
+    syncprof_chan_free(c);
+}
+
+/* 4 always-ready cases over 100,000 selects: each chosen 25% of the time,
+ * within a chi-square bound (3 degrees of freedom; 21.1 is exceeded with
+ * probability 1e-4 by a uniform choice). */
+Test(chan, select_fairness_chi_square)
+{
+    enum { K = 4, N = 100000 };
+    syncprof_chan *c[K];
+    syncprof_select_case cs[K];
+    int64_t v[K];
+    for (int k = 0; k < K; k++) {
+        c[k] = syncprof_chan_make(sizeof(int64_t), 1);
+        int64_t x = k;
+        cr_assert_eq(syncprof_chan_send(c[k], &x), 0);
+        cs[k] = (syncprof_select_case){ c[k], SYNCPROF_SELECT_RECV, &v[k], false };
+    }
+    long counts[K] = { 0 };
+    for (int i = 0; i < N; i++) {
+        int r = syncprof_select(cs, K, NULL, false);
+        cr_assert(r >= 0 && r < K, "select returned %d", r);
+        cr_assert_eq(v[r], r);
+        counts[r]++;
+        cr_assert_eq(syncprof_chan_send(c[r], &v[r]), 0); /* ready again */
+    }
+    double chi2 = 0, expected = N / (double)K;
+    for (int k = 0; k < K; k++)
+        chi2 += (counts[k] - expected) * (counts[k] - expected) / expected;
+    cr_expect_lt(chi2, 21.1, "chi-square %.2f: %ld %ld %ld %ld", chi2, counts[0], counts[1],
+                 counts[2], counts[3]);
+    for (int k = 0; k < K; k++)
+        syncprof_chan_free(c[k]);
+}
+
+struct selector {
+    syncprof_chan *a, *b;
+    int index;
+    int64_t va, vb;
+    bool ok;
+};
+
+static void *select_recv_two(void *arg)
+{
+    struct selector *s = arg;
+    syncprof_select_case cs[2] = { { s->a, SYNCPROF_SELECT_RECV, &s->va, false },
+                                   { s->b, SYNCPROF_SELECT_RECV, &s->vb, false } };
+    s->index = syncprof_select(cs, 2, NULL, false);
+    if (s->index >= 0)
+        s->ok = cs[s->index].ok;
+    return NULL;
+}
+
+Test(chan, select_blocks_until_a_case_is_ready)
+{
+    for (size_t cap = 0; cap < 2; cap++) {
+        struct selector s = { .a = syncprof_chan_make(sizeof(int64_t), cap),
+                              .b = syncprof_chan_make(sizeof(int64_t), cap) };
+        pthread_t t = spawn(select_recv_two, &s);
+        tp_wait_until_blocked(s.a);
+        int64_t v = 31;
+        cr_assert_eq(syncprof_chan_send(s.b, &v), 0);
+        join(t);
+        cr_expect_eq(s.index, 1);
+        cr_expect(s.ok);
+        cr_expect_eq(s.vb, 31);
+        /* the select left no waiter behind on a */
+        cr_expect_eq(syncprof_chan_trysend(s.a, &v), cap ? 0 : EAGAIN);
+        cr_expect_eq(syncprof_chan_free(s.a), 0);
+        cr_expect_eq(syncprof_chan_free(s.b), 0);
+    }
+}
+
+Test(chan, select_woken_by_close)
+{
+    struct selector s = { .a = syncprof_chan_make(sizeof(int64_t), 0),
+                          .b = syncprof_chan_make(sizeof(int64_t), 3) };
+    s.va = 5;
+    pthread_t t = spawn(select_recv_two, &s);
+    tp_wait_until_blocked(s.a);
+    cr_assert_eq(syncprof_chan_close(s.a), 0);
+    join(t);
+    cr_expect_eq(s.index, 0);
+    cr_expect(!s.ok);
+    cr_expect_eq(s.va, 0);
+    syncprof_chan_free(s.a);
+    syncprof_chan_free(s.b);
+}
+
+Test(chan, select_send_cases)
+{
+    syncprof_chan *full = syncprof_chan_make(sizeof(int), 1);
+    syncprof_chan *room = syncprof_chan_make(sizeof(int), 1);
+    int one = 1, two = 2;
+    cr_assert_eq(syncprof_chan_send(full, &one), 0);
+    syncprof_select_case cs[2] = { { full, SYNCPROF_SELECT_SEND, &one, false },
+                                   { room, SYNCPROF_SELECT_SEND, &two, false } };
+    cr_expect_eq(syncprof_select(cs, 2, NULL, false), 1);
+    cr_expect(cs[1].ok);
+    cr_expect_eq(syncprof_select(cs, 2, NULL, true), -EAGAIN, "both full");
+    struct timespec d = in_ns(10 * MS);
+    cr_expect_eq(syncprof_select(cs, 2, &d, false), -ETIMEDOUT);
+    /* a send case on a closed channel proceeds with ok = false */
+    cr_assert_eq(syncprof_chan_close(full), 0);
+    cr_expect_eq(syncprof_select(cs, 2, NULL, false), 0);
+    cr_expect(!cs[0].ok);
+    int v;
+    cr_expect_eq(syncprof_chan_recv(room, &v, NULL), 0);
+    cr_expect_eq(v, 2);
+    syncprof_chan_free(full);
+    syncprof_chan_free(room);
+}
+
+/* Send and receive on one buffered channel in one select: whichever is
+ * possible. */
+Test(chan, select_send_and_receive_same_channel)
+{
+    syncprof_chan *c = syncprof_chan_make(sizeof(int), 1);
+    int out = 8, in = 0;
+    syncprof_select_case cs[2] = { { c, SYNCPROF_SELECT_SEND, &out, false },
+                                   { c, SYNCPROF_SELECT_RECV, &in, false } };
+    cr_expect_eq(syncprof_select(cs, 2, NULL, false), 0, "empty: only the send can go");
+    cr_expect_eq(syncprof_select(cs, 2, NULL, false), 1, "full: only the receive can go");
+    cr_expect_eq(in, 8);
+    syncprof_chan_free(c);
+}
+
+/* Selectors with mixed send and receive cases on the same unbuffered
+ * channels, pairing with each other: every value sent is received exactly
+ * once. They stop once TARGET values went through (a select then times out
+ * for the last ones, which have nobody left to pair with). */
+#define MIXED_TARGET 8000
+static atomic_long mixed_received;
+
+struct mixed {
+    syncprof_chan *a, *b;
+    int id;
+    long sum_sent, sum_received, sends, receives;
+};
+
+static void *mixed_selector(void *arg)
+{
+    struct mixed *m = arg;
+    while (atomic_load(&mixed_received) < MIXED_TARGET) {
+        int64_t out = (int64_t)m->id * 1000000 + m->sends, in = -1;
+        syncprof_select_case cs[4] = {
+            { m->a, SYNCPROF_SELECT_SEND, &out, false },
+            { m->b, SYNCPROF_SELECT_RECV, &in, false },
+            { m->b, SYNCPROF_SELECT_SEND, &out, false },
+            { m->a, SYNCPROF_SELECT_RECV, &in, false },
+        };
+        struct timespec d = in_ns(20 * MS);
+        int r = syncprof_select(cs, 4, &d, false);
+        if (r == -ETIMEDOUT)
+            continue;
+        cr_assert(r >= 0, "select: %d", r);
+        cr_assert(cs[r].ok);
+        if (cs[r].dir == SYNCPROF_SELECT_SEND) {
+            m->sum_sent += out;
+            m->sends++;
+        } else {
+            cr_assert(in >= 0);
+            m->sum_received += in;
+            m->receives++;
+            atomic_fetch_add(&mixed_received, 1);
+        }
+    }
+    return NULL;
+}
+
+Test(chan, select_mixed_selectors_exactly_once)
+{
+    enum { T = 4 };
+    syncprof_chan *a = syncprof_chan_make(sizeof(int64_t), 0);
+    syncprof_chan *b = syncprof_chan_make(sizeof(int64_t), 0);
+    struct mixed m[T];
+    pthread_t t[T];
+    for (int i = 0; i < T; i++) {
+        m[i] = (struct mixed){ .a = a, .b = b, .id = i };
+        t[i] = spawn(mixed_selector, &m[i]);
+    }
+    long sent = 0, received = 0, nsent = 0, nreceived = 0;
+    for (int i = 0; i < T; i++) {
+        join(t[i]);
+        sent += m[i].sum_sent;
+        received += m[i].sum_received;
+        nsent += m[i].sends;
+        nreceived += m[i].receives;
+    }
+    cr_expect_eq(nsent, nreceived);
+    cr_expect_geq(nreceived, MIXED_TARGET);
+    cr_expect_eq(sent, received);
+    cr_expect_eq(syncprof_chan_free(a), 0);
+    cr_expect_eq(syncprof_chan_free(b), 0);
+}
+
+/* ---- Errors -------------------------------------------------------------------- */
+
+Test(chan, bad_arguments)
+{
+    errno = 0;
+    cr_expect_null(syncprof_chan_make(SYNCPROF_CHAN_MAX_ELEM + 1, 1));
+    cr_expect_eq(errno, EINVAL);
+    errno = 0;
+    cr_expect_null(syncprof_chan_make(8, SIZE_MAX / 2));
+    cr_expect_eq(errno, EINVAL);
+
+    int v = 0;
+    bool ok;
+    struct timespec d = in_ns(MS), bad = { 0, 1000000000 };
+    cr_expect_eq(syncprof_chan_send(NULL, &v), EINVAL);
+    cr_expect_eq(syncprof_chan_trysend(NULL, &v), EINVAL);
+    cr_expect_eq(syncprof_chan_timedsend(NULL, &v, &d), EINVAL);
+    cr_expect_eq(syncprof_chan_recv(NULL, &v, &ok), EINVAL);
+    cr_expect_eq(syncprof_chan_tryrecv(NULL, &v, &ok), EINVAL);
+    cr_expect_eq(syncprof_chan_timedrecv(NULL, &v, &ok, &d), EINVAL);
+    cr_expect_eq(syncprof_chan_close(NULL), EINVAL);
+    cr_expect_eq(syncprof_chan_free(NULL), EINVAL);
+    cr_expect_eq(syncprof_chan_len(NULL), 0);
+    cr_expect_eq(syncprof_chan_cap(NULL), 0);
+
+    syncprof_chan *c = syncprof_chan_make(sizeof(int), 2);
+    cr_expect_eq(syncprof_chan_send(c, NULL), EINVAL);
+    cr_expect_eq(syncprof_chan_trysend(c, NULL), EINVAL);
+    cr_expect_eq(syncprof_chan_timedsend(c, &v, NULL), EINVAL);
+    cr_expect_eq(syncprof_chan_timedsend(c, &v, &bad), EINVAL);
+    cr_expect_eq(syncprof_chan_timedrecv(c, &v, &ok, NULL), EINVAL);
+    cr_expect_eq(syncprof_chan_timedrecv(c, &v, &ok, &bad), EINVAL);
+    cr_expect_eq(syncprof_chan_len(c), 0, "a failed call changed the channel");
+
+    syncprof_select_case cs[1] = { { c, SYNCPROF_SELECT_SEND, NULL, false } };
+    cr_expect_eq(syncprof_select(cs, 1, NULL, true), -EINVAL, "send case without a value");
+    cr_expect_eq(syncprof_select(NULL, 1, NULL, true), -EINVAL);
+    cs[0] = (syncprof_select_case){ c, (syncprof_select_dir)7, &v, false };
+    cr_expect_eq(syncprof_select(cs, 1, NULL, true), -EINVAL, "bad direction");
+    cs[0].dir = SYNCPROF_SELECT_RECV;
+    cr_expect_eq(syncprof_select(cs, 1, &bad, false), -EINVAL, "bad deadline");
+    cr_expect_eq(syncprof_select(cs, 65537, NULL, true), -EINVAL, "too many cases");
+    cr_expect_eq(syncprof_chan_free(c), 0);
+}
+
+Test(chan, errno_is_preserved)
+{
+    syncprof_chan *c = syncprof_chan_make(sizeof(int), 0);
+    int v = 0;
+    errno = 1234;
+    struct timespec d = in_ns(5 * MS);
+    cr_expect_eq(syncprof_chan_timedrecv(c, &v, NULL, &d), ETIMEDOUT);
+    cr_expect_eq(syncprof_chan_close(c), 0);
+    cr_expect_eq(syncprof_chan_free(c), 0);
+    cr_expect_eq(errno, 1234);
+}
+
+/* Many cases (the heap-allocated bookkeeping), one of them ready. */
+Test(chan, select_many_cases)
+{
+    enum { N = 300 };
+    static syncprof_chan *c[N];
+    static syncprof_select_case cs[N];
+    int v[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = syncprof_chan_make(sizeof(int), 1);
+        cs[i] = (syncprof_select_case){ c[i], SYNCPROF_SELECT_RECV, &v[i], false };
+    }
+    int x = 17;
+    cr_assert_eq(syncprof_chan_send(c[123], &x), 0);
+    cr_expect_eq(syncprof_select(cs, N, NULL, false), 123);
+    cr_expect_eq(v[123], 17);
+    struct timespec d = in_ns(5 * MS);
+    cr_expect_eq(syncprof_select(cs, N, &d, false), -ETIMEDOUT);
+    for (int i = 0; i < N; i++)
+        cr_expect_eq(syncprof_chan_free(c[i]), 0);
+}

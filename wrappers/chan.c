@@ -1,0 +1,990 @@
+/*
+ * chan.c - Go-style channels and select (include/syncprof/chan.h), whose
+ * blocking operations feed the block profile and the wait table.
+ *
+ * Design. A channel has two parts:
+ *   - the ring (buffered channels only): a bounded lock-free queue in the
+ *     manner of D. Vyukov's MPMC ring. Each slot carries a sequence number:
+ *     2p when it is free for the send at position p, 2p + 1 once that
+ *     value is in it. A sender reserves p with a CAS on enq and publishes
+ *     with seq = 2p + 1; a receiver reserves p with a CAS on deq and frees
+ *     the slot with seq = 2(p + cap). (Doubling keeps "full at p" and "free
+ *     for p + cap" apart when cap is 1.) The closed flag is bit 0 of enq, so a
+ *     send and a close are ordered by one word and no value can enter the
+ *     ring after the close.
+ *   - the waiter queues (sendq, recvq) under the channel's spinlock, as in
+ *     Go's runtime/chan.go. A thread that must wait puts one struct waiter
+ *     per case on the queues; all waiters of one call share a struct sel,
+ *     whose state word is claimed with a CAS by whichever thread completes
+ *     the operation, who copies the value directly to or from the waiter
+ *     (unbuffered hand-off) or between the ring and the waiter (buffered).
+ *
+ * Fast path (buffered): a send is one CAS on enq plus a copy and a release
+ * store; a receive likewise on deq. Neither takes the lock unless the
+ * other side has waiters (nrecvq / nsendq non-zero). The lost wake-up is
+ * excluded as in Dekker's algorithm, by seq_cst operations on both sides:
+ * a waiter increments its queue count and then, under the lock, looks at
+ * the ring again (settle_locked); a fast-path operation does its CAS on
+ * enq/deq and then loads the count. In the single total order of seq_cst
+ * operations one of the two sees the other.
+ *
+ * Unbuffered channels and select always take the lock(s): select takes the
+ * locks of all its channels in address order (as Go's sellock), polls the
+ * cases in a random order, and registers on every channel only if none was
+ * ready. A thread never holds one channel lock while taking another except
+ * in that sorted acquisition, so there is no lock-order deadlock.
+ *
+ * Sel states: WAITING (spinning), SLEEPING (in futex_wait, or about to be),
+ * CLAIMED (a thread holding the lock of one of its channels is completing or
+ * trying to complete it: bounded, it never waits while claiming), DONE
+ * (completed; index and ok written before), CANCELLED (deadline passed).
+ * Only the owner moves WAITING <-> SLEEPING and to CANCELLED; only a claimer
+ * moves to CLAIMED and from it (to DONE, or back when a fast-path thread
+ * took the ring value first). A claimer meeting a CLAIMED sel spins: the
+ * claim is bounded and its holder takes no lock while holding it.
+ *
+ * Memory: struct sel and the waiters live on the waiting thread's stack.
+ * Before returning, the owner unlinks every waiter still queued, under each
+ * channel's lock; a claimer touches a sel only under the lock of a channel
+ * it is queued on and before storing DONE, except for the futex wake,
+ * which is harmless on a reused address (waiters re-check their state).
+ *
+ * Blocking and profiling: a waiting thread first spins (SPIN_WAIT pause
+ * iterations, about 7 us here, then SPIN_YIELD sched_yields so that the
+ * other side of a hand-off can run on a busy machine; chosen with
+ * tests/bench/bench_chan.c on 2 cores), then reads the clock, registers in the wait table ("chan
+ * send", "chan receive", "select"; the object is the channel, for select
+ * the first non-NULL channel of the cases, or the case array when there is
+ * none), sleeps on the sel's futex word and, when woken, reports the sleep
+ * to sp_block_event. Operations that never sleep read no clock and record
+ * nothing. The library's internal synchronisation is atomics, sp_spinlock
+ * and futexes, never pthread locks.
+ *
+ * Errno is preserved by every function here.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <syncprof/chan.h>
+#include <syncprof/syncprof.h>
+
+#include "clock.h"
+#include "export.h"
+#include "sampling.h"
+#include "spinlock.h"
+#include "wait_table.h"
+
+/* The wrapper's return address: taken in the public function itself. */
+#define CALLER ((uintptr_t)__builtin_return_address(0))
+/* The leaf frame of a sample: the public function's own entry. */
+#define LEAF(fn) ((void *)(fn))
+
+/* Pause iterations a waiter spins on its state before sleeping, and ring
+ * polls a buffered operation makes before it queues: a few microseconds,
+ * enough for the other side of a hand-off on another core (bench_chan). */
+#define SPIN_WAIT 500
+#define SPIN_YIELD 4
+#define SPIN_RING 200
+
+#define MAX_CASES 65536
+#define STACK_CASES 64
+#define MAX_BUFFER_BYTES (1ULL << 40)
+
+/* ---- Types -------------------------------------------------------------- */
+
+enum sel_state { SEL_WAITING, SEL_SLEEPING, SEL_CLAIMED, SEL_DONE, SEL_CANCELLED };
+
+/* One blocked call (a send, a receive or a whole select). */
+struct sel {
+    uint32_t state;  /* enum sel_state; futex word; atomic */
+    int index;       /* the case that proceeded; written by the claimer before DONE */
+    bool ok;         /* that case's result; likewise */
+};
+
+/* One case of a blocked call, queued on its channel. */
+struct waiter {
+    struct waiter *prev, *next;  /* in the channel's queue; under its lock */
+    bool queued;                 /* linked; under the channel's lock */
+    struct sel *sel;             /* never changes */
+    syncprof_chan *chan;         /* never changes */
+    void *elem;                  /* send: the value; receive: where it goes (may be NULL) */
+    int index;                   /* the case's index; never changes */
+    bool send;                   /* never changes */
+};
+
+struct queue {
+    struct waiter *head, *tail;  /* under the channel's lock */
+    uint32_t n;                  /* waiters linked; written under the lock, read anywhere */
+};
+
+/*
+ * Layout: the fields that never change, then the sender's word, the
+ * receiver's word and the slow-path state each on its own cache line, so a
+ * producer and a consumer on two cores write disjoint lines except for the
+ * slots they hand over.
+ */
+struct syncprof_chan {
+    size_t elem_size;         /* never changes */
+    size_t cap;               /* never changes; 0: unbuffered */
+    size_t stride;            /* bytes per slot: seq word + element, 8-aligned */
+    uint64_t mask;            /* cap - 1 when cap is a power of two, else 0 */
+    unsigned char *slots;     /* cap slots; never changes */
+
+    uint64_t enq __attribute__((aligned(64)));  /* (next send position << 1) | closed; atomic */
+    uint64_t deq __attribute__((aligned(64)));  /* next receive position; atomic */
+
+    sp_spinlock lock __attribute__((aligned(64)));
+    struct queue sendq;       /* blocked senders; under lock */
+    struct queue recvq;       /* blocked receivers; under lock */
+};
+
+/* Futex wakes owed once the lock is released. */
+struct wakeups {
+    int n;
+    uint32_t *addr[4];
+};
+
+/* ---- Futexes and small helpers ---------------------------------------- */
+
+static void futex_wake_one(uint32_t *addr)
+{
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Sleeps while *addr == val, until the absolute CLOCK_MONOTONIC deadline
+ * (NULL: none). false when the deadline passed. */
+static bool futex_wait_until(uint32_t *addr, uint32_t val, const struct timespec *deadline)
+{
+    long r = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, deadline,
+                     NULL, FUTEX_BITSET_MATCH_ANY);
+    return !(r == -1 && errno == ETIMEDOUT);
+}
+
+static void wake_later(struct wakeups *wk, uint32_t *addr)
+{
+    if (wk->n == (int)(sizeof wk->addr / sizeof wk->addr[0]))
+        futex_wake_one(addr); /* rare (close): wake under the lock */
+    else
+        wk->addr[wk->n++] = addr;
+}
+
+static void wake_now(struct wakeups *wk)
+{
+    for (int i = 0; i < wk->n; i++)
+        futex_wake_one(wk->addr[i]);
+    wk->n = 0;
+}
+
+static bool valid_deadline(const struct timespec *t)
+{
+    return t->tv_nsec >= 0 && t->tv_nsec < 1000000000;
+}
+
+static bool deadline_passed(const struct timespec *t)
+{
+    return t && sp_now_ns() >= (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+static bool is_closed(const syncprof_chan *c)
+{
+    return __atomic_load_n(&c->enq, __ATOMIC_SEQ_CST) & 1;
+}
+
+static void zero(void *out, size_t n)
+{
+    if (out && n)
+        memset(out, 0, n);
+}
+
+/* ---- The ring (buffered channels), lock-free ----------------------------- */
+
+enum ring_result { RING_OK, RING_WOULD_BLOCK, RING_CLOSED };
+
+static inline unsigned char *slot_at(const syncprof_chan *c, uint64_t pos)
+{
+    uint64_t i = c->mask ? (pos & c->mask) : (pos % c->cap);
+    return c->slots + i * c->stride;
+}
+
+static inline uint64_t *slot_seq(unsigned char *slot)
+{
+    return (uint64_t *)(void *)slot;
+}
+
+/*
+ * Puts the value at elem into the ring. RING_WOULD_BLOCK when it is full
+ * (the decision is taken on a seq_cst load of deq, see the file comment),
+ * RING_CLOSED when the channel is closed.
+ */
+static inline enum ring_result ring_put(syncprof_chan *c, const void *elem)
+{
+    uint64_t e = __atomic_load_n(&c->enq, __ATOMIC_RELAXED);
+    for (;;) {
+        if (e & 1)
+            return RING_CLOSED;
+        uint64_t pos = e >> 1;
+        unsigned char *s = slot_at(c, pos);
+        uint64_t seq = __atomic_load_n(slot_seq(s), __ATOMIC_ACQUIRE);
+        if (seq == 2 * pos) {
+            if (__atomic_compare_exchange_n(&c->enq, &e, e + 2, false, __ATOMIC_SEQ_CST,
+                                            __ATOMIC_RELAXED)) {
+                if (c->elem_size)
+                    memcpy(s + 8, elem, c->elem_size);
+                __atomic_store_n(slot_seq(s), 2 * pos + 1, __ATOMIC_RELEASE);
+                return RING_OK;
+            }
+            continue; /* e was reloaded by the failed CAS */
+        }
+        if ((int64_t)(seq - 2 * pos) < 0) {
+            /* The slot still holds the value of the previous lap: the ring is
+             * full, or that value's receiver is copying it out. */
+            uint64_t d = __atomic_load_n(&c->deq, __ATOMIC_SEQ_CST);
+            uint64_t e2 = __atomic_load_n(&c->enq, __ATOMIC_SEQ_CST);
+            if (e2 == e && pos - d >= c->cap)
+                return RING_WOULD_BLOCK;
+            if (e2 == e)
+                sp_cpu_relax();
+            e = e2;
+            continue;
+        }
+        e = __atomic_load_n(&c->enq, __ATOMIC_RELAXED);
+    }
+}
+
+/*
+ * Takes the oldest value out of the ring into out (NULL: dropped).
+ * RING_WOULD_BLOCK when it is empty, RING_CLOSED when it is empty and the
+ * channel closed (decided on a seq_cst load of enq).
+ */
+static inline enum ring_result ring_get(syncprof_chan *c, void *out)
+{
+    uint64_t pos = __atomic_load_n(&c->deq, __ATOMIC_RELAXED);
+    for (;;) {
+        unsigned char *s = slot_at(c, pos);
+        uint64_t seq = __atomic_load_n(slot_seq(s), __ATOMIC_ACQUIRE);
+        int64_t dif = (int64_t)(seq - (2 * pos + 1));
+        if (dif == 0) {
+            if (__atomic_compare_exchange_n(&c->deq, &pos, pos + 1, false, __ATOMIC_SEQ_CST,
+                                            __ATOMIC_RELAXED)) {
+                if (out && c->elem_size)
+                    memcpy(out, s + 8, c->elem_size);
+                __atomic_store_n(slot_seq(s), 2 * (pos + c->cap), __ATOMIC_RELEASE);
+                return RING_OK;
+            }
+            continue;
+        }
+        if (dif < 0) {
+            /* Not filled for this lap: empty, or its sender is copying in. */
+            uint64_t e = __atomic_load_n(&c->enq, __ATOMIC_SEQ_CST);
+            uint64_t p2 = __atomic_load_n(&c->deq, __ATOMIC_RELAXED);
+            if (p2 == pos && (e >> 1) == pos)
+                return (e & 1) ? RING_CLOSED : RING_WOULD_BLOCK;
+            if (p2 == pos)
+                sp_cpu_relax();
+            pos = p2;
+            continue;
+        }
+        pos = __atomic_load_n(&c->deq, __ATOMIC_RELAXED);
+    }
+}
+
+/* ---- Waiter queues (under the channel's lock) ------------------------------ */
+
+static void enqueue_locked(struct queue *q, struct waiter *w)
+{
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    w->queued = true;
+    /* seq_cst: ordered before the settle_locked that follows (Dekker). */
+    __atomic_fetch_add(&q->n, 1, __ATOMIC_SEQ_CST);
+}
+
+static void unlink_locked(struct queue *q, struct waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->queued = false;
+    __atomic_fetch_sub(&q->n, 1, __ATOMIC_RELAXED);
+}
+
+static struct queue *queue_of(syncprof_chan *c, bool send)
+{
+    return send ? &c->sendq : &c->recvq;
+}
+
+/*
+ * The oldest waiter of q whose call still waits, claimed (its sel is
+ * CLAIMED; *prev is the state it had), or NULL. Waiters whose call was
+ * completed elsewhere or cancelled are unlinked on the way.
+ */
+static struct waiter *claim_first_locked(struct queue *q, uint32_t *prev)
+{
+    struct waiter *w;
+    while ((w = q->head)) {
+        uint32_t s = __atomic_load_n(&w->sel->state, __ATOMIC_ACQUIRE);
+        if (s == SEL_WAITING || s == SEL_SLEEPING) {
+            if (__atomic_compare_exchange_n(&w->sel->state, &s, SEL_CLAIMED, false,
+                                            __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+                *prev = s;
+                return w;
+            }
+        } else if (s == SEL_CLAIMED) {
+            sp_cpu_relax(); /* another channel's lock holder; bounded */
+        } else {
+            unlink_locked(q, w);
+        }
+    }
+    return NULL;
+}
+
+/* w was claimed but its operation could not be done: back as it was. */
+static void unclaim(struct waiter *w, uint32_t prev)
+{
+    __atomic_store_n(&w->sel->state, prev, __ATOMIC_RELEASE);
+}
+
+/* w's operation is done with result ok: unlinked, and its owner told. */
+static void finish_locked(struct queue *q, struct waiter *w, uint32_t prev, bool ok,
+                          struct wakeups *wk)
+{
+    unlink_locked(q, w);
+    struct sel *s = w->sel;
+    s->index = w->index;
+    s->ok = ok;
+    if (prev == SEL_SLEEPING)
+        wake_later(wk, &s->state);
+    __atomic_store_n(&s->state, SEL_DONE, __ATOMIC_RELEASE); /* s may vanish now */
+}
+
+/*
+ * Moves values between the ring and the waiters of a buffered channel until
+ * no waiter can proceed: the ring's oldest values to the oldest waiting
+ * receivers, the oldest waiting senders' values into free slots.
+ */
+static void settle_locked(syncprof_chan *c, struct wakeups *wk)
+{
+    bool moved;
+    do {
+        moved = false;
+        uint32_t prev;
+        struct waiter *w;
+        while (__atomic_load_n(&c->recvq.n, __ATOMIC_RELAXED) &&
+               (w = claim_first_locked(&c->recvq, &prev))) {
+            if (ring_get(c, w->elem) != RING_OK) {
+                unclaim(w, prev);
+                break;
+            }
+            finish_locked(&c->recvq, w, prev, true, wk);
+            moved = true;
+        }
+        while (__atomic_load_n(&c->sendq.n, __ATOMIC_RELAXED) &&
+               (w = claim_first_locked(&c->sendq, &prev))) {
+            if (ring_put(c, w->elem) != RING_OK) {
+                unclaim(w, prev);
+                break;
+            }
+            finish_locked(&c->sendq, w, prev, true, wk);
+            moved = true;
+        }
+    } while (moved);
+}
+
+/* A fast-path operation saw waiters on the other side: let them proceed. */
+static void settle(syncprof_chan *c)
+{
+    struct wakeups wk = { 0 };
+    sp_spin_lock(&c->lock);
+    settle_locked(c, &wk);
+    sp_spin_unlock(&c->lock);
+    wake_now(&wk);
+}
+
+/* ---- One operation with the lock held: done now, or EAGAIN ----------------- */
+
+/* 0 (sent, *ok true), 0 with *ok false (closed), or EAGAIN. */
+static int try_send_locked(syncprof_chan *c, const void *elem, bool *ok, struct wakeups *wk)
+{
+    *ok = false;
+    if (is_closed(c))
+        return 0;
+    if (c->cap == 0) {
+        uint32_t prev;
+        struct waiter *w = claim_first_locked(&c->recvq, &prev);
+        if (!w)
+            return EAGAIN;
+        if (w->elem && c->elem_size)
+            memcpy(w->elem, elem, c->elem_size);
+        finish_locked(&c->recvq, w, prev, true, wk);
+        *ok = true;
+        return 0;
+    }
+    enum ring_result r = ring_put(c, elem);
+    if (r == RING_WOULD_BLOCK)
+        return EAGAIN;
+    if (r == RING_OK) {
+        *ok = true;
+        if (__atomic_load_n(&c->recvq.n, __ATOMIC_SEQ_CST))
+            settle_locked(c, wk);
+    }
+    return 0;
+}
+
+/* 0 (received, *ok true), 0 with *ok false (closed and drained), or EAGAIN. */
+static int try_recv_locked(syncprof_chan *c, void *out, bool *ok, struct wakeups *wk)
+{
+    *ok = false;
+    if (c->cap == 0) {
+        uint32_t prev;
+        struct waiter *w = claim_first_locked(&c->sendq, &prev);
+        if (w) {
+            if (out && c->elem_size)
+                memcpy(out, w->elem, c->elem_size);
+            finish_locked(&c->sendq, w, prev, true, wk);
+            *ok = true;
+            return 0;
+        }
+        return is_closed(c) ? 0 : EAGAIN;
+    }
+    enum ring_result r = ring_get(c, out);
+    if (r == RING_WOULD_BLOCK)
+        return EAGAIN;
+    if (r == RING_OK) {
+        *ok = true;
+        if (__atomic_load_n(&c->sendq.n, __ATOMIC_SEQ_CST))
+            settle_locked(c, wk);
+    }
+    return 0;
+}
+
+/* ---- Waiting --------------------------------------------------------------- */
+
+/* The owner gives up at the deadline: true if it cancelled, false if the
+ * call was completed meanwhile. */
+static bool cancel(struct sel *s)
+{
+    for (;;) {
+        uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+        if (st == SEL_DONE)
+            return false;
+        if (st == SEL_CLAIMED) {
+            sp_cpu_relax();
+            continue;
+        }
+        if (__atomic_compare_exchange_n(&s->state, &st, SEL_CANCELLED, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+            return true;
+    }
+}
+
+/* Sleeps until s is done (true) or the deadline passed and the call was
+ * cancelled (false). */
+static bool sleep_until_done(struct sel *s, const struct timespec *deadline)
+{
+    for (;;) {
+        uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+        switch (st) {
+        case SEL_DONE:
+            return true;
+        case SEL_CLAIMED:
+            sp_cpu_relax();
+            break;
+        case SEL_WAITING:
+            __atomic_compare_exchange_n(&s->state, &st, SEL_SLEEPING, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED);
+            break;
+        default: /* SEL_SLEEPING */
+            if (!futex_wait_until(&s->state, SEL_SLEEPING, deadline) && cancel(s))
+                return false;
+            break;
+        }
+    }
+}
+
+struct observed {
+    const void *object;
+    enum sp_wait_reason reason;
+    void *leaf;
+    uintptr_t caller;
+};
+
+/*
+ * Waits for s: spins, then sleeps as a registered, profiled wait. true
+ * when done, false when cancelled at the deadline.
+ */
+static bool await(struct sel *s, const struct timespec *deadline, const struct observed *o)
+{
+    for (int i = 0; i < SPIN_WAIT + SPIN_YIELD; i++) {
+        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SEL_DONE)
+            return true;
+        if (i < SPIN_WAIT)
+            sp_cpu_relax();
+        else
+            sched_yield(); /* the other side may need this core */
+    }
+    int64_t start = sp_now_ns();
+    bool registered = !sp_in_profiler();
+    struct sp_waiter w;
+    if (registered)
+        sp_wait_begin(&w, o->object, o->reason, start);
+    bool done = sleep_until_done(s, deadline);
+    int64_t end = sp_now_ns();
+    if (registered)
+        sp_wait_end(&w);
+    sp_block_event(o->object, end - start, o->leaf, o->caller);
+    return done;
+}
+
+/* ---- select ---------------------------------------------------------------- */
+
+static int cmp_by_chan(const void *a, const void *b, void *arg)
+{
+    const syncprof_select_case *cases = arg;
+    uintptr_t x = (uintptr_t)cases[*(const uint32_t *)a].chan;
+    uintptr_t y = (uintptr_t)cases[*(const uint32_t *)b].chan;
+    return x < y ? -1 : x > y;
+}
+
+/* Locks the channels of cases in lockorder (sorted by address), each once. */
+static void lock_all(const syncprof_select_case *cases, const uint32_t *lockorder, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        syncprof_chan *c = cases[lockorder[i]].chan;
+        if (i == 0 || c != cases[lockorder[i - 1]].chan)
+            sp_spin_lock(&c->lock);
+    }
+}
+
+static void unlock_all(const syncprof_select_case *cases, const uint32_t *lockorder, size_t n)
+{
+    for (size_t i = n; i-- > 0;) {
+        syncprof_chan *c = cases[lockorder[i]].chan;
+        if (i == 0 || c != cases[lockorder[i - 1]].chan)
+            sp_spin_unlock(&c->lock);
+    }
+}
+
+/* The bookkeeping of one select: on the stack for a few cases. */
+struct select_space {
+    uint32_t *pollorder, *lockorder;
+    struct waiter *waiters;
+    void *heap;
+    uint32_t stack_order[2 * STACK_CASES];
+    struct waiter stack_waiters[STACK_CASES];
+};
+
+static int select_space_init(struct select_space *sp, size_t n)
+{
+    sp->heap = NULL;
+    if (n <= STACK_CASES) {
+        sp->pollorder = sp->stack_order;
+        sp->waiters = sp->stack_waiters;
+    } else {
+        sp->heap = malloc(n * (2 * sizeof(uint32_t) + sizeof(struct waiter)));
+        if (!sp->heap)
+            return ENOMEM;
+        sp->waiters = sp->heap;
+        sp->pollorder = (uint32_t *)(void *)(sp->waiters + n);
+    }
+    sp->lockorder = sp->pollorder + n;
+    return 0;
+}
+
+/*
+ * The non-NULL cases of cases[0..n) in a uniformly random order
+ * (Fisher-Yates), in pollorder, and by channel address in lockorder.
+ * Returns how many there are.
+ */
+static size_t order_cases(syncprof_select_case *cases, size_t n, struct select_space *sp)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!cases[i].chan)
+            continue;
+        size_t j = m > 0 ? (size_t)(sp_rand64() % (m + 1)) : 0;
+        sp->pollorder[m] = sp->pollorder[j];
+        sp->pollorder[j] = (uint32_t)i;
+        sp->lockorder[m] = (uint32_t)i;
+        m++;
+    }
+    if (m > 1)
+        qsort_r(sp->lockorder, m, sizeof(uint32_t), cmp_by_chan, cases);
+    return m;
+}
+
+static int check_cases(const syncprof_select_case *cases, size_t n)
+{
+    if ((!cases && n > 0) || n > MAX_CASES)
+        return EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (cases[i].dir != SYNCPROF_SELECT_SEND && cases[i].dir != SYNCPROF_SELECT_RECV)
+            return EINVAL;
+        if (cases[i].chan && cases[i].dir == SYNCPROF_SELECT_SEND && !cases[i].elem &&
+            cases[i].chan->elem_size)
+            return EINVAL;
+    }
+    return 0;
+}
+
+/* Tries every case in poll order: the index of the one done, or -1. */
+static int poll_locked(syncprof_select_case *cases, const uint32_t *pollorder, size_t m,
+                       struct wakeups *wk)
+{
+    for (size_t k = 0; k < m; k++) {
+        syncprof_select_case *cs = &cases[pollorder[k]];
+        int r = cs->dir == SYNCPROF_SELECT_SEND ? try_send_locked(cs->chan, cs->elem, &cs->ok, wk)
+                                                : try_recv_locked(cs->chan, cs->elem, &cs->ok, wk);
+        if (r == 0)
+            return (int)pollorder[k];
+    }
+    return -1;
+}
+
+/* Queues one waiter per case; then lets buffered channels settle, which
+ * may complete the call at once. */
+static void register_locked(syncprof_select_case *cases, const uint32_t *lockorder, size_t m,
+                            struct sel *s, struct waiter *ws, struct wakeups *wk)
+{
+    for (size_t k = 0; k < m; k++) {
+        uint32_t i = lockorder[k];
+        struct waiter *w = &ws[k];
+        *w = (struct waiter){ .sel = s, .chan = cases[i].chan, .elem = cases[i].elem,
+                              .index = (int)i, .send = cases[i].dir == SYNCPROF_SELECT_SEND };
+        enqueue_locked(queue_of(w->chan, w->send), w);
+    }
+    for (size_t k = 0; k < m; k++)
+        if (ws[k].chan->cap && (k == 0 || ws[k].chan != ws[k - 1].chan))
+            settle_locked(ws[k].chan, wk);
+}
+
+/* The owner, done waiting: unlinks the waiters still queued. */
+static void unregister(struct waiter *ws, size_t m)
+{
+    for (size_t k = 0; k < m; k++) {
+        syncprof_chan *c = ws[k].chan;
+        bool first = k == 0 || c != ws[k - 1].chan;
+        bool last = k + 1 == m || c != ws[k + 1].chan;
+        if (first)
+            sp_spin_lock(&c->lock);
+        if (ws[k].queued)
+            unlink_locked(queue_of(c, ws[k].send), &ws[k]);
+        if (last)
+            sp_spin_unlock(&c->lock);
+    }
+}
+
+/* The result of the case that proceeded while its caller waited. */
+static int completed(syncprof_select_case *cases, const struct sel *s)
+{
+    syncprof_select_case *cs = &cases[s->index];
+    cs->ok = s->ok;
+    if (!s->ok && cs->dir == SYNCPROF_SELECT_RECV)
+        zero(cs->elem, cs->chan->elem_size);
+    return s->index;
+}
+
+/*
+ * Every blocking path: a select over cases (a send or receive is a select
+ * of one case). Returns the index of the case done, or a negative errno
+ * value. Arguments were checked by the caller.
+ */
+static int select_run(syncprof_select_case *cases, size_t n, const struct timespec *deadline,
+                      bool nonblock, const struct observed *o)
+{
+    struct select_space sp;
+    if (select_space_init(&sp, n) != 0)
+        return -ENOMEM;
+    size_t m = order_cases(cases, n, &sp);
+    struct wakeups wk = { 0 };
+    struct sel s = { .state = SEL_WAITING, .index = -1 };
+    bool wait = false;
+
+    lock_all(cases, sp.lockorder, m);
+    int r = poll_locked(cases, sp.pollorder, m, &wk);
+    if (r < 0 && (nonblock || deadline_passed(deadline))) {
+        r = nonblock ? -EAGAIN : -ETIMEDOUT;
+    } else if (r < 0) {
+        register_locked(cases, sp.lockorder, m, &s, sp.waiters, &wk);
+        wait = true;
+    }
+    unlock_all(cases, sp.lockorder, m);
+    wake_now(&wk);
+
+    if (wait) {
+        bool done = await(&s, deadline, o);
+        /* A claimer unlinks the waiter it completes: a done call of one
+         * case has nothing left on any queue. */
+        if (m > 1 || (m == 1 && !done))
+            unregister(sp.waiters, m);
+        r = done ? completed(cases, &s) : -ETIMEDOUT;
+    } else if (r >= 0 && !cases[r].ok && cases[r].dir == SYNCPROF_SELECT_RECV) {
+        zero(cases[r].elem, cases[r].chan->elem_size);
+    }
+    free(sp.heap);
+    return r;
+}
+
+SP_PUBLIC int syncprof_select(syncprof_select_case *cases, size_t n,
+                              const struct timespec *deadline, bool nonblock)
+{
+    if (check_cases(cases, n) != 0 || (deadline && !valid_deadline(deadline)))
+        return -EINVAL;
+    const void *object = cases;
+    for (size_t i = 0; i < n; i++) {
+        if (cases[i].chan) {
+            object = cases[i].chan;
+            break;
+        }
+    }
+    int saved = errno;
+    struct observed o = { object, SP_WAIT_SELECT, LEAF(syncprof_select), CALLER };
+    int r = select_run(cases, n, deadline, nonblock, &o);
+    errno = saved;
+    return r;
+}
+
+/* ---- Send and receive ----------------------------------------------------- */
+
+/* The slow path of a send: 0, EPIPE, EAGAIN or ETIMEDOUT. */
+static int send_slow(syncprof_chan *c, const void *elem, const struct timespec *deadline,
+                     bool nonblock, void *leaf, uintptr_t caller)
+{
+    int saved = errno;
+    syncprof_select_case cs = { c, SYNCPROF_SELECT_SEND, (void *)(uintptr_t)elem, false };
+    struct observed o = { c, SP_WAIT_CHAN_SEND, leaf, caller };
+    int r = select_run(&cs, 1, deadline, nonblock, &o);
+    errno = saved;
+    if (r < 0)
+        return -r;
+    return cs.ok ? 0 : EPIPE;
+}
+
+/* The slow path of a receive: 0, EAGAIN or ETIMEDOUT. */
+static int recv_slow(syncprof_chan *c, void *out, bool *ok, const struct timespec *deadline,
+                     bool nonblock, void *leaf, uintptr_t caller)
+{
+    int saved = errno;
+    syncprof_select_case cs = { c, SYNCPROF_SELECT_RECV, out, false };
+    struct observed o = { c, SP_WAIT_CHAN_RECEIVE, leaf, caller };
+    int r = select_run(&cs, 1, deadline, nonblock, &o);
+    errno = saved;
+    if (r < 0)
+        return -r;
+    if (ok)
+        *ok = cs.ok;
+    return 0;
+}
+
+/*
+ * A buffered send without the lock: 0, EPIPE, or EAGAIN (full after
+ * polling spins times). Lets waiting receivers proceed.
+ */
+static inline int send_fast(syncprof_chan *c, const void *elem, int spins)
+{
+    enum ring_result r = ring_put(c, elem);
+    for (int i = 0; r == RING_WOULD_BLOCK && i < spins; i++) {
+        sp_cpu_relax();
+        r = ring_put(c, elem);
+    }
+    if (r == RING_OK) {
+        if (__atomic_load_n(&c->recvq.n, __ATOMIC_SEQ_CST))
+            settle(c);
+        return 0;
+    }
+    return r == RING_CLOSED ? EPIPE : EAGAIN;
+}
+
+/* A buffered receive without the lock: 0, or EAGAIN (empty after polling
+ * spins times). Lets waiting senders proceed. */
+static inline int recv_fast(syncprof_chan *c, void *out, bool *ok, int spins)
+{
+    enum ring_result r = ring_get(c, out);
+    for (int i = 0; r == RING_WOULD_BLOCK && i < spins; i++) {
+        sp_cpu_relax();
+        r = ring_get(c, out);
+    }
+    if (r == RING_WOULD_BLOCK)
+        return EAGAIN;
+    if (r == RING_OK && __atomic_load_n(&c->sendq.n, __ATOMIC_SEQ_CST))
+        settle(c);
+    if (r == RING_CLOSED)
+        zero(out, c->elem_size);
+    if (ok)
+        *ok = r == RING_OK;
+    return 0;
+}
+
+static bool bad_send(const syncprof_chan *c, const void *elem)
+{
+    return !c || (!elem && c->elem_size);
+}
+
+SP_PUBLIC int syncprof_chan_send(syncprof_chan *c, const void *elem)
+{
+    if (bad_send(c, elem))
+        return EINVAL;
+    if (c->cap) {
+        int r = send_fast(c, elem, SPIN_RING);
+        if (r != EAGAIN)
+            return r;
+    }
+    return send_slow(c, elem, NULL, false, LEAF(syncprof_chan_send), CALLER);
+}
+
+SP_PUBLIC int syncprof_chan_trysend(syncprof_chan *c, const void *elem)
+{
+    if (bad_send(c, elem))
+        return EINVAL;
+    if (c->cap)
+        return send_fast(c, elem, 0);
+    return send_slow(c, elem, NULL, true, NULL, 0);
+}
+
+SP_PUBLIC int syncprof_chan_timedsend(syncprof_chan *c, const void *elem,
+                                      const struct timespec *deadline)
+{
+    if (bad_send(c, elem) || !deadline || !valid_deadline(deadline))
+        return EINVAL;
+    if (c->cap) {
+        int r = send_fast(c, elem, SPIN_RING);
+        if (r != EAGAIN)
+            return r;
+    }
+    return send_slow(c, elem, deadline, false, LEAF(syncprof_chan_timedsend), CALLER);
+}
+
+SP_PUBLIC int syncprof_chan_recv(syncprof_chan *c, void *out, bool *ok)
+{
+    if (!c)
+        return EINVAL;
+    if (c->cap && recv_fast(c, out, ok, SPIN_RING) == 0)
+        return 0;
+    return recv_slow(c, out, ok, NULL, false, LEAF(syncprof_chan_recv), CALLER);
+}
+
+SP_PUBLIC int syncprof_chan_tryrecv(syncprof_chan *c, void *out, bool *ok)
+{
+    if (!c)
+        return EINVAL;
+    if (c->cap)
+        return recv_fast(c, out, ok, 0);
+    return recv_slow(c, out, ok, NULL, true, NULL, 0);
+}
+
+SP_PUBLIC int syncprof_chan_timedrecv(syncprof_chan *c, void *out, bool *ok,
+                                      const struct timespec *deadline)
+{
+    if (!c || !deadline || !valid_deadline(deadline))
+        return EINVAL;
+    if (c->cap && recv_fast(c, out, ok, SPIN_RING) == 0)
+        return 0;
+    return recv_slow(c, out, ok, deadline, false, LEAF(syncprof_chan_timedrecv), CALLER);
+}
+
+/* ---- Life cycle ------------------------------------------------------------ */
+
+SP_PUBLIC syncprof_chan *syncprof_chan_make(size_t elem_size, size_t capacity)
+{
+    size_t stride = (8 + elem_size + 7) & ~(size_t)7;
+    if (elem_size > SYNCPROF_CHAN_MAX_ELEM || capacity > MAX_BUFFER_BYTES / stride) {
+        errno = EINVAL;
+        return NULL;
+    }
+    syncprof_chan *c = aligned_alloc(64, sizeof *c);
+    if (!c) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(c, 0, sizeof *c);
+    c->elem_size = elem_size;
+    c->cap = capacity;
+    c->stride = stride;
+    c->mask = (capacity & (capacity - 1)) == 0 && capacity ? capacity - 1 : 0;
+    if (capacity) {
+        c->slots = aligned_alloc(64, (capacity * stride + 63) & ~(size_t)63);
+        if (!c->slots) {
+            free(c);
+            errno = ENOMEM;
+            return NULL;
+        }
+        for (size_t i = 0; i < capacity; i++)
+            *slot_seq(c->slots + i * stride) = 2 * i;
+    }
+    /* Published to other threads by whatever hands them the pointer. */
+    return c;
+}
+
+SP_PUBLIC int syncprof_chan_free(syncprof_chan *c)
+{
+    if (!c)
+        return EINVAL;
+    sp_spin_lock(&c->lock);
+    bool busy = c->sendq.n || c->recvq.n;
+    sp_spin_unlock(&c->lock);
+    if (busy)
+        return EBUSY;
+    int saved = errno;
+    syncprof_set_name(c, NULL); /* a later object at this address starts unnamed */
+    free(c->slots);
+    free(c);
+    errno = saved;
+    return 0;
+}
+
+SP_PUBLIC int syncprof_chan_close(syncprof_chan *c)
+{
+    if (!c)
+        return EINVAL;
+    struct wakeups wk = { 0 };
+    int saved = errno;
+    sp_spin_lock(&c->lock);
+    uint64_t e = __atomic_fetch_or(&c->enq, 1, __ATOMIC_SEQ_CST);
+    if (!(e & 1)) {
+        if (c->cap)
+            settle_locked(c, &wk); /* buffered values to waiting receivers first */
+        uint32_t prev;
+        struct waiter *w;
+        while ((w = claim_first_locked(&c->recvq, &prev)))
+            finish_locked(&c->recvq, w, prev, false, &wk);
+        while ((w = claim_first_locked(&c->sendq, &prev)))
+            finish_locked(&c->sendq, w, prev, false, &wk);
+    }
+    sp_spin_unlock(&c->lock);
+    wake_now(&wk);
+    errno = saved;
+    return (e & 1) ? EPIPE : 0;
+}
+
+SP_PUBLIC size_t syncprof_chan_len(syncprof_chan *c)
+{
+    if (!c || !c->cap)
+        return 0;
+    uint64_t d = __atomic_load_n(&c->deq, __ATOMIC_ACQUIRE);
+    uint64_t e = __atomic_load_n(&c->enq, __ATOMIC_ACQUIRE) >> 1;
+    if (e <= d)
+        return 0;
+    return e - d > c->cap ? c->cap : (size_t)(e - d);
+}
+
+SP_PUBLIC size_t syncprof_chan_cap(syncprof_chan *c)
+{
+    return c ? c->cap : 0;
+}

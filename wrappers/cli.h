@@ -1,0 +1,20 @@
+/*
+ * cli.h - the parts of the `syncprof` command (cli_main.c: the command
+ * line and `syncprof run`; cli_report.c: `syncprof report`; demangle.cc).
+ * Each subcommand takes the arguments after its own name and returns the
+ * process exit status.
+ */
+#ifndef SP_CLI_H
+#define SP_CLI_H
+
+/* `syncprof run [options] -- PROGRAM ARGS...` */
+int sp_cli_run(int argc, char **argv);
+
+/* `syncprof report FILE [--top N] [--depth N] [--folded] [--text]` */
+int sp_cli_report(int argc, char **argv);
+
+/* A malloc'd human name: C++ names demangled, others copied (demangle.cc).
+ * NULL only when out of memory. */
+char *sp_demangle(const char *name);
+
+#endif /* SP_CLI_H */
