@@ -12,6 +12,7 @@
  * malloc (the program's allocator may be holding its own lock).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,30 @@ void *sp_profile_arena_alloc(size_t size)
     }
     sp_spin_unlock(&arena_lock);
     return p;
+}
+
+/* ---- Fork ------------------------------------------------------------- */
+
+/*
+ * A child of fork keeps the profile so far, but only the forking thread:
+ * a table or arena lock that another thread held at the fork would never
+ * be released, and the child would hang in its next sample or in writing
+ * its profiles at exit. The critical sections are a few stores long, so
+ * the child releases them all.
+ */
+static void release_locks_in_child(void)
+{
+    for (int k = 0; k < SP_PROFILE__COUNT; k++) {
+        for (unsigned i = 0; i < SP_STRIPES; i++)
+            sp_spin_unlock(&tables[k].stripe[i]);
+        sp_spin_unlock(&tables[k].lost_lock);
+    }
+    sp_spin_unlock(&arena_lock);
+}
+
+__attribute__((constructor)) static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, release_locks_in_child);
 }
 
 /* ---- Adding samples --------------------------------------------------- */

@@ -8,6 +8,7 @@
  * the table at all. A bucket's list and its waiters' charged_ns change only
  * under the bucket's spinlock; nwaiters is also read without it, as a hint.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,26 @@ struct sp_wait_bucket {
 } __attribute__((aligned(64)));
 
 static struct sp_wait_bucket buckets[SP_WAIT_BUCKETS];
+
+/*
+ * In a child of fork only the forking thread exists: every other thread's
+ * registration (on a stack that is gone) is dropped, and a bucket lock that
+ * another thread held at the fork is released, so the child neither
+ * charges waiters that do not exist nor deadlocks on a dead holder.
+ */
+static void forget_other_threads_in_child(void)
+{
+    for (size_t i = 0; i < SP_WAIT_BUCKETS; i++) {
+        buckets[i].head = NULL;
+        __atomic_store_n(&buckets[i].nwaiters, 0, __ATOMIC_RELAXED);
+        sp_spin_unlock(&buckets[i].lock);
+    }
+}
+
+__attribute__((constructor)) static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, forget_other_threads_in_child);
+}
 
 static const char *const reason_texts[] = {
 #define SP_WAIT_TEXT(id, text) text,

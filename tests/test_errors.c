@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "profile_reader.h"
@@ -328,4 +329,37 @@ Test(errors, stress_loses_no_update, .timeout = 240)
     cr_expect_eq(count, all, "%s", p.text);
     cr_expect(count > 0, "16 threads on 8 locks must contend");
     tp_free(&p);
+}
+
+/* ---- fork: the child has only the forking thread ---- */
+
+Test(errors, fork_child_forgets_other_threads_waits, .timeout = 60)
+{
+    syncprof_set_mutex_profile_fraction(1);
+    syncprof_set_block_profile_rate(1);
+    pthread_mutex_lock(&mu);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, take_and_release, NULL), 0);
+    tp_wait_until_blocked(&mu);
+
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        /* The waiter does not exist here: unlocking charges nobody, and
+         * recording and writing still work. */
+        pthread_mutex_unlock(&mu);
+        contend_once();
+        struct tp_profile p;
+        tp_read("mutex", &p);
+        int64_t count;
+        tp_sum(&p, "syncprof_mutex_unlock", "contend_once", NULL, &count);
+        bool ok = tp_total_count(&p) == 1 && count == 1;
+        tp_free(&p);
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    pthread_mutex_unlock(&mu);
+    pthread_join(t, NULL);
 }
