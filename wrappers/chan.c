@@ -91,8 +91,27 @@
  * polls a buffered operation makes before it queues: a few microseconds,
  * enough for the other side of a hand-off on another core (bench_chan). */
 #define SPIN_WAIT 500
-#define SPIN_YIELD 4
+#define SPIN_YIELD 2
 #define SPIN_RING 200
+#define SPIN_MIN 8
+
+/*
+ * Spinning only pays when the other side runs on another core meanwhile.
+ * Each thread adapts its two spin lengths, as glibc's adaptive mutexes do:
+ * a spin that ended in success doubles the next one (up to the maximum), a
+ * spin that ended in sleeping anyway halves it, so on a machine whose
+ * cores are busy the threads soon stop burning the time their partner
+ * needs.
+ */
+static SP_TLS int wait_spins = SPIN_WAIT;
+static SP_TLS int ring_spins = SPIN_RING;
+
+static int adapt(int spins, bool worked, int max)
+{
+    if (worked)
+        return spins * 2 > max ? max : spins * 2;
+    return spins / 2 < SPIN_MIN ? SPIN_MIN : spins / 2;
+}
 
 #define MAX_CASES 65536
 #define STACK_CASES 64
@@ -532,14 +551,18 @@ struct observed {
  */
 static bool await(struct sel *s, const struct timespec *deadline, const struct observed *o)
 {
-    for (int i = 0; i < SPIN_WAIT + SPIN_YIELD; i++) {
-        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SEL_DONE)
+    int spins = wait_spins;
+    for (int i = 0; i < spins + SPIN_YIELD; i++) {
+        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SEL_DONE) {
+            wait_spins = adapt(spins, true, SPIN_WAIT);
             return true;
-        if (i < SPIN_WAIT)
+        }
+        if (i < spins)
             sp_cpu_relax();
         else
             sched_yield(); /* the other side may need this core */
     }
+    wait_spins = adapt(spins, false, SPIN_WAIT);
     int64_t start = sp_now_ns();
     bool registered = !sp_in_profiler();
     struct sp_waiter w;
@@ -793,17 +816,27 @@ static int recv_slow(syncprof_chan *c, void *out, bool *ok, const struct timespe
     return 0;
 }
 
-/*
- * A buffered send without the lock: 0, EPIPE, or EAGAIN (full after
- * polling spins times). Lets waiting receivers proceed.
- */
-static inline int send_fast(syncprof_chan *c, const void *elem, int spins)
+/* One ring operation and, if it would block and spin is set, more
+ * attempts for as long as this thread's ring spin lasts. */
+static inline enum ring_result ring_op(syncprof_chan *c, bool send, void *elem, bool spin)
 {
-    enum ring_result r = ring_put(c, elem);
-    for (int i = 0; r == RING_WOULD_BLOCK && i < spins; i++) {
-        sp_cpu_relax();
-        r = ring_put(c, elem);
+    enum ring_result r = send ? ring_put(c, elem) : ring_get(c, elem);
+    if (r == RING_WOULD_BLOCK && spin) {
+        int spins = ring_spins;
+        for (int i = 0; r == RING_WOULD_BLOCK && i < spins; i++) {
+            sp_cpu_relax();
+            r = send ? ring_put(c, elem) : ring_get(c, elem);
+        }
+        ring_spins = adapt(spins, r != RING_WOULD_BLOCK, SPIN_RING);
     }
+    return r;
+}
+
+/* A buffered send without the lock: 0, EPIPE, or EAGAIN (full). Lets
+ * waiting receivers proceed. */
+static inline int send_fast(syncprof_chan *c, const void *elem, bool spin)
+{
+    enum ring_result r = ring_op(c, true, (void *)(uintptr_t)elem, spin);
     if (r == RING_OK) {
         if (__atomic_load_n(&c->recvq.n, __ATOMIC_SEQ_CST))
             settle(c);
@@ -812,15 +845,11 @@ static inline int send_fast(syncprof_chan *c, const void *elem, int spins)
     return r == RING_CLOSED ? EPIPE : EAGAIN;
 }
 
-/* A buffered receive without the lock: 0, or EAGAIN (empty after polling
- * spins times). Lets waiting senders proceed. */
-static inline int recv_fast(syncprof_chan *c, void *out, bool *ok, int spins)
+/* A buffered receive without the lock: 0, or EAGAIN (empty). Lets waiting
+ * senders proceed. */
+static inline int recv_fast(syncprof_chan *c, void *out, bool *ok, bool spin)
 {
-    enum ring_result r = ring_get(c, out);
-    for (int i = 0; r == RING_WOULD_BLOCK && i < spins; i++) {
-        sp_cpu_relax();
-        r = ring_get(c, out);
-    }
+    enum ring_result r = ring_op(c, false, out, spin);
     if (r == RING_WOULD_BLOCK)
         return EAGAIN;
     if (r == RING_OK && __atomic_load_n(&c->sendq.n, __ATOMIC_SEQ_CST))
@@ -832,17 +861,16 @@ static inline int recv_fast(syncprof_chan *c, void *out, bool *ok, int spins)
     return 0;
 }
 
-static bool bad_send(const syncprof_chan *c, const void *elem)
-{
-    return !c || (!elem && c->elem_size);
-}
+/* A macro, not a function: an inlined function at the entry would show as
+ * the leaf frame of the samples. */
+#define BAD_SEND(c, elem) (!(c) || (!(elem) && (c)->elem_size))
 
 SP_PUBLIC int syncprof_chan_send(syncprof_chan *c, const void *elem)
 {
-    if (bad_send(c, elem))
+    if (BAD_SEND(c, elem))
         return EINVAL;
     if (c->cap) {
-        int r = send_fast(c, elem, SPIN_RING);
+        int r = send_fast(c, elem, true);
         if (r != EAGAIN)
             return r;
     }
@@ -851,20 +879,20 @@ SP_PUBLIC int syncprof_chan_send(syncprof_chan *c, const void *elem)
 
 SP_PUBLIC int syncprof_chan_trysend(syncprof_chan *c, const void *elem)
 {
-    if (bad_send(c, elem))
+    if (BAD_SEND(c, elem))
         return EINVAL;
     if (c->cap)
-        return send_fast(c, elem, 0);
+        return send_fast(c, elem, false);
     return send_slow(c, elem, NULL, true, NULL, 0);
 }
 
 SP_PUBLIC int syncprof_chan_timedsend(syncprof_chan *c, const void *elem,
                                       const struct timespec *deadline)
 {
-    if (bad_send(c, elem) || !deadline || !valid_deadline(deadline))
+    if (BAD_SEND(c, elem) || !deadline || !valid_deadline(deadline))
         return EINVAL;
     if (c->cap) {
-        int r = send_fast(c, elem, SPIN_RING);
+        int r = send_fast(c, elem, true);
         if (r != EAGAIN)
             return r;
     }
@@ -875,7 +903,7 @@ SP_PUBLIC int syncprof_chan_recv(syncprof_chan *c, void *out, bool *ok)
 {
     if (!c)
         return EINVAL;
-    if (c->cap && recv_fast(c, out, ok, SPIN_RING) == 0)
+    if (c->cap && recv_fast(c, out, ok, true) == 0)
         return 0;
     return recv_slow(c, out, ok, NULL, false, LEAF(syncprof_chan_recv), CALLER);
 }
@@ -885,7 +913,7 @@ SP_PUBLIC int syncprof_chan_tryrecv(syncprof_chan *c, void *out, bool *ok)
     if (!c)
         return EINVAL;
     if (c->cap)
-        return recv_fast(c, out, ok, 0);
+        return recv_fast(c, out, ok, false);
     return recv_slow(c, out, ok, NULL, true, NULL, 0);
 }
 
@@ -894,7 +922,7 @@ SP_PUBLIC int syncprof_chan_timedrecv(syncprof_chan *c, void *out, bool *ok,
 {
     if (!c || !deadline || !valid_deadline(deadline))
         return EINVAL;
-    if (c->cap && recv_fast(c, out, ok, SPIN_RING) == 0)
+    if (c->cap && recv_fast(c, out, ok, true) == 0)
         return 0;
     return recv_slow(c, out, ok, deadline, false, LEAF(syncprof_chan_timedrecv), CALLER);
 }

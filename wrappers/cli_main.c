@@ -17,7 +17,7 @@
  *                         (about 1-2 us). Even a short run collects
  *                         hundreds of samples, and a lock-bound program
  *                         stays within the 1.25x budget (measured in
- *                         docs/performance-preload.md). Go's own
+ *                         docs/performance.md). Go's own
  *                         recommendation for production is similar (a
  *                         small N). 1 gives exact counts.
  *   --block-rate 10000    one sample per 10 us spent blocked on average

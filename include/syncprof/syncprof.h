@@ -132,6 +132,7 @@ int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime);
 
 /* The other parts of the API, each in a header of its own. */
 /* (syncprof.h includes them here, one line each.) */
+#include <syncprof/chan.h>
 #include <syncprof/dump.h>
 #include <syncprof/http.h>
 

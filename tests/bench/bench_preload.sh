@@ -2,7 +2,7 @@
 # bench_preload.sh - wall time of real programs alone, under `syncprof run`
 # with its defaults (mutex fraction 5, block rate 10000 ns), and under
 # valgrind --tool=drd (the peer), side by side in one run. A benchmark, not
-# a test: it prints a table and asserts nothing (docs/performance-preload.md).
+# a test: it prints a table and asserts nothing (docs/performance.md).
 #
 # Usage: tests/bench/bench_preload.sh [BUILD_DIR]   (default: build)
 # Workloads:
