@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define QUEUE_CAP 16
+#define QUEUE_CAP 1024
 #define PRODUCERS 2
 #define WORKERS 4
 #define JOBS_PER_PRODUCER 2000

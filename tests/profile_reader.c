@@ -2,6 +2,8 @@
  * profile_reader.c - test support: parse syncprof's debug=1 text output
  * (see profile_reader.h).
  */
+#include <syncprof/pthread.h>
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
@@ -180,4 +182,24 @@ void tp_wait_until_blocked(const void *object)
     /* Registered: give it the few microseconds from registering to
      * sleeping in the real call. */
     tp_sleep_ns(1000000);
+}
+
+__attribute__((noinline)) void *tp_take_and_release(void *arg)
+{
+    pthread_mutex_t *m = arg;
+    cr_assert_eq(pthread_mutex_lock(m), 0);
+    cr_assert_eq(pthread_mutex_unlock(m), 0);
+    return NULL;
+}
+
+__attribute__((noinline)) void tp_contend_once(pthread_mutex_t *m, int64_t hold_ns)
+{
+    cr_assert_eq(pthread_mutex_lock(m), 0);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, tp_take_and_release, m), 0);
+    tp_wait_until_blocked(m);
+    if (hold_ns > 0)
+        tp_sleep_ns(hold_ns);
+    cr_assert_eq(pthread_mutex_unlock(m), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
 }

@@ -6,6 +6,7 @@
 #ifndef TESTS_PROFILE_READER_H
 #define TESTS_PROFILE_READER_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,18 @@ int tp_run(const char *cmd, char **out);
  * test can then hold a lock for a known time while the waiter really
  * waits. */
 void tp_wait_until_blocked(const void *object);
+
+/*
+ * One contention event, in lockstep: holds m, starts a thread running
+ * tp_take_and_release(m), waits until it is blocked, holds m hold_ns more,
+ * releases it and joins. The unlocker's stack is [syncprof_mutex_unlock,
+ * tp_contend_once, ...], the waiter's [syncprof_mutex_lock,
+ * tp_take_and_release, ...]. Precondition: m is free.
+ */
+void tp_contend_once(pthread_mutex_t *m, int64_t hold_ns);
+
+/* Thread body: locks and unlocks the mutex arg points to. */
+void *tp_take_and_release(void *arg);
 
 /* Nanoseconds on CLOCK_MONOTONIC; sleeps for ns nanoseconds. */
 int64_t tp_now_ns(void);

@@ -180,30 +180,12 @@ Test(errors, timeouts_and_bad_deadlines)
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void *take_and_release(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&mu);
-    pthread_mutex_unlock(&mu);
-    return NULL;
-}
-
-static __attribute__((noinline)) void contend_once(void)
-{
-    pthread_mutex_lock(&mu);
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, take_and_release, NULL), 0);
-    tp_wait_until_blocked(&mu);
-    pthread_mutex_unlock(&mu);
-    pthread_join(t, NULL);
-}
-
 Test(errors, bad_writes_lose_nothing)
 {
     syncprof_set_mutex_profile_fraction(1);
     syncprof_set_block_profile_rate(1);
     for (int i = 0; i < 10; i++)
-        contend_once();
+        tp_contend_once(&mu, 0);
     struct tp_profile before, after;
     tp_read("mutex", &before);
 
@@ -230,7 +212,7 @@ Test(errors, bad_writes_lose_nothing)
 Test(errors, write_file_replaces_atomically)
 {
     syncprof_set_mutex_profile_fraction(1);
-    contend_once();
+    tp_contend_once(&mu, 0);
     char dir[] = "/tmp/syncprof-test-XXXXXX";
     cr_assert(mkdtemp(dir));
     char path[256];
@@ -260,7 +242,7 @@ static __attribute__((noinline)) void event_from(int depth)
     }
     pthread_mutex_lock(&mu);
     pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, take_and_release, NULL), 0);
+    cr_assert_eq(pthread_create(&t, NULL, tp_take_and_release, &mu), 0);
     tp_wait_until_blocked(&mu);
     pthread_mutex_unlock(&mu);
     pthread_join(t, NULL);
@@ -339,7 +321,7 @@ Test(errors, fork_child_forgets_other_threads_waits, .timeout = 60)
     syncprof_set_block_profile_rate(1);
     pthread_mutex_lock(&mu);
     pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, take_and_release, NULL), 0);
+    cr_assert_eq(pthread_create(&t, NULL, tp_take_and_release, &mu), 0);
     tp_wait_until_blocked(&mu);
 
     pid_t pid = fork();
@@ -348,11 +330,11 @@ Test(errors, fork_child_forgets_other_threads_waits, .timeout = 60)
         /* The waiter does not exist here: unlocking charges nobody, and
          * recording and writing still work. */
         pthread_mutex_unlock(&mu);
-        contend_once();
+        tp_contend_once(&mu, 0);
         struct tp_profile p;
         tp_read("mutex", &p);
         int64_t count;
-        tp_sum(&p, "syncprof_mutex_unlock", "contend_once", NULL, &count);
+        tp_sum(&p, "syncprof_mutex_unlock", "tp_contend_once", NULL, &count);
         bool ok = tp_total_count(&p) == 1 && count == 1;
         tp_free(&p);
         _exit(ok ? 0 : 1);

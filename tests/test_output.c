@@ -20,25 +20,10 @@
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static char dir[] = "/tmp/syncprof-output-XXXXXX";
 
-static void *take_and_release(void *arg)
+static void make_contention(void)
 {
-    (void)arg;
-    pthread_mutex_lock(&mu);
-    pthread_mutex_unlock(&mu);
-    return NULL;
-}
-
-static __attribute__((noinline)) void make_contention(void)
-{
-    for (int i = 0; i < 5; i++) {
-        pthread_mutex_lock(&mu);
-        pthread_t t;
-        cr_assert_eq(pthread_create(&t, NULL, take_and_release, NULL), 0);
-        tp_wait_until_blocked(&mu);
-        tp_sleep_ns(2000000);
-        pthread_mutex_unlock(&mu);
-        pthread_join(t, NULL);
-    }
+    for (int i = 0; i < 5; i++)
+        tp_contend_once(&mu, 2000000);
 }
 
 static void setup(void)
@@ -138,13 +123,13 @@ Test(output, go_reads_pprof_and_text, .init = setup, .fini = teardown)
          * so only the pprof file is checked for our own names. */
         char *raw = pprof_raw("mutex", debug);
         cr_expect(debug || strstr(raw, "syncprof_mutex_unlock"), "%s", raw);
-        cr_expect(debug || strstr(raw, "make_contention"), "%s", raw);
+        cr_expect(debug || strstr(raw, "tp_contend_once"), "%s", raw);
         cr_expect(strstr(raw, "contentions/count delay/nanoseconds"), "%s", raw);
         cr_expect_eq(raw_delay_total(raw), tp_total_delay(&m), "%s", raw);
         free(raw);
         raw = pprof_raw("block", debug);
         cr_expect(debug || strstr(raw, "syncprof_mutex_lock"), "%s", raw);
-        cr_expect(debug || strstr(raw, "take_and_release"), "%s", raw);
+        cr_expect(debug || strstr(raw, "tp_take_and_release"), "%s", raw);
         cr_expect_eq(raw_delay_total(raw), tp_total_delay(&b), "%s", raw);
         free(raw);
     }

@@ -93,26 +93,11 @@ Test(sampling, block_profile_bias)
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void *take_and_release(void *arg)
+/* rounds contention events on mu, exactly one unlock that ends a wait each. */
+static void contend_rounds(int rounds)
 {
-    (void)arg;
-    pthread_mutex_lock(&mu);
-    pthread_mutex_unlock(&mu);
-    return NULL;
-}
-
-/* rounds times: hold mu until a second thread waits for it, then release:
- * exactly one unlock that ends a wait per round. */
-static __attribute__((noinline)) void contend_rounds(int rounds)
-{
-    for (int i = 0; i < rounds; i++) {
-        pthread_mutex_lock(&mu);
-        pthread_t t;
-        cr_assert_eq(pthread_create(&t, NULL, take_and_release, NULL), 0);
-        tp_wait_until_blocked(&mu);
-        pthread_mutex_unlock(&mu);
-        pthread_join(t, NULL);
-    }
+    for (int i = 0; i < rounds; i++)
+        tp_contend_once(&mu, 0);
 }
 
 Test(sampling, fraction_one_counts_every_event)
