@@ -458,25 +458,12 @@ static int sem_wait_slow(sem_t *s, const struct timespec *abstime, int saved_err
     return r;
 }
 
-SP_PUBLIC int syncprof_sem_wait(sem_t *s)
+/* A semaphore wait, with (timed) or without a deadline: sem_trywait first,
+ * an observed wait only if it would block. errno is left alone on success. */
+static int sem_acquire(sem_t *s, bool timed, const struct timespec *abstime, void *leaf,
+                       uintptr_t caller)
 {
-    if (!s) {
-        errno = EINVAL;
-        return -1;
-    }
-    int saved = errno;
-    if (REAL(sem_trywait)(s) == 0) {
-        errno = saved;
-        return 0;
-    }
-    if (errno != EAGAIN)
-        return -1;
-    return sem_wait_slow(s, NULL, saved, LEAF(syncprof_sem_wait), CALLER);
-}
-
-SP_PUBLIC int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime)
-{
-    if (!s || !valid_abstime(abstime)) {
+    if (!s || (timed && !valid_abstime(abstime))) {
         errno = EINVAL; /* glibc checks the deadline before trying */
         return -1;
     }
@@ -487,7 +474,17 @@ SP_PUBLIC int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime)
     }
     if (errno != EAGAIN)
         return -1;
-    return sem_wait_slow(s, abstime, saved, LEAF(syncprof_sem_timedwait), CALLER);
+    return sem_wait_slow(s, timed ? abstime : NULL, saved, leaf, caller);
+}
+
+SP_PUBLIC int syncprof_sem_wait(sem_t *s)
+{
+    return sem_acquire(s, false, NULL, LEAF(syncprof_sem_wait), CALLER);
+}
+
+SP_PUBLIC int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime)
+{
+    return sem_acquire(s, true, abstime, LEAF(syncprof_sem_timedwait), CALLER);
 }
 
 /* ---- Destroying (lock-order checking forgets the lock) -------------------- */
