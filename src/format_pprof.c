@@ -459,10 +459,11 @@ int sp_format_pprof(int fd, const struct sp_profile_view *v)
 {
     struct sp_builder b = { .view = v };
     struct sp_pctab tab;
-    int err = sp_symbolizer_open(&b.sym);
+    int err;
 
-    if (err != 0)
-        return err;
+    b.sym = sp_symbolizer_acquire();
+    if (b.sym == NULL)
+        return ENOMEM;
     err = sp_pctab_build(&tab, v, b.sym);
     b.tab = &tab;
     if (err == 0)
@@ -471,6 +472,6 @@ int sp_format_pprof(int fd, const struct sp_profile_view *v)
         err = sp_write_profile(fd, &b.prof);
     sp_arena_free(&b.arena);
     sp_pctab_free(&tab);
-    sp_symbolizer_close(b.sym);
+    sp_symbolizer_release();
     return err;
 }

@@ -211,10 +211,11 @@ int sp_format_text(int fd, const struct sp_profile_view *v)
     struct sp_symbolizer *s;
     struct sp_pctab tab;
     struct sp_text t = { .count_only = v->count_only };
-    int err = sp_symbolizer_open(&s);
+    int err;
 
-    if (err != 0)
-        return err;
+    s = sp_symbolizer_acquire();
+    if (s == NULL)
+        return ENOMEM;
     err = sp_pctab_build(&tab, v, s);
     if (err == 0)
         err = sp_text_build(&t, v, &tab);
@@ -222,6 +223,6 @@ int sp_format_text(int fd, const struct sp_profile_view *v)
         err = sp_write_all(fd, t.p, t.len);
     free(t.p);
     sp_pctab_free(&tab);
-    sp_symbolizer_close(s);
+    sp_symbolizer_release();
     return err;
 }

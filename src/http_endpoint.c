@@ -437,9 +437,9 @@ static enum MHD_Result send_symbols(struct MHD_Connection *c, struct sp_http_req
     if (!out)
         return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     fputs("num_symbols: 1\n", out);
-    if (rq->body_len > 0 && sp_symbolizer_open(&sym) == 0) {
+    if (rq->body_len > 0 && (sym = sp_symbolizer_acquire()) != NULL) {
         symbol_lines(sym, rq->body, rq->body_len, out);
-        sp_symbolizer_close(sym);
+        sp_symbolizer_release();
     }
     if (fclose(out) != 0) {
         free(text);

@@ -294,7 +294,7 @@ static void report(const struct lo_step *steps, int n)
         stacks[i] = steps[i].pcs;
         nframes[i] = steps[i].nframes;
     }
-    struct sp_symbolizer *sym = sp_dump_symbolizer_acquire();
+    struct sp_symbolizer *sym = sp_symbolizer_acquire();
     if (sym)
         sp_stacks_symbolize(&tab, sym, stacks, nframes, (size_t)n);
     fprintf(f, "syncprof: potential deadlock: lock-order inversion\n  cycle: ");
@@ -316,7 +316,7 @@ static void report(const struct lo_step *steps, int n)
     fclose(f);
     sp_pctab_free(&tab);
     if (sym)
-        sp_dump_symbolizer_release();
+        sp_symbolizer_release();
     sp_report_text(text, len);
     free(text);
 }

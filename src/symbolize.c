@@ -8,11 +8,13 @@
  * missing degrades the answer (no file, then no name) but never fails it.
  */
 #include "symbolize.h"
+#include "spinlock.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -475,4 +477,69 @@ int sp_symbolize(struct sp_symbolizer *s, uintptr_t pc, struct sp_symbol *out)
         return 0;
     }
     return sp_name_hex(s, out);
+}
+
+/* ---- The shared symbolizer ---------------------------------------------- */
+
+/*
+ * sym_lock is a spinlock, not a pthread lock (see spinlock.h); it is held
+ * while the cached symbolizer is in use. The symbolizer stays open, with
+ * its memory, for good.
+ */
+static sp_spinlock sym_lock = SP_SPINLOCK_INIT;
+static struct sp_symbolizer *cached_sym; /* under sym_lock */
+static uint64_t cached_maps;             /* under sym_lock: hash of the executable mappings */
+
+/* A hash of the executable lines of /proc/self/maps, 0 if unreadable. */
+static uint64_t sp_executable_maps_hash(void)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return 0;
+    uint64_t h = 1469598103934665603ULL;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *perms = strchr(line, ' ');
+        if (!perms || perms[3] != 'x')
+            continue;
+        for (const char *p = line; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    fclose(f);
+    return h;
+}
+
+struct sp_symbolizer *sp_symbolizer_acquire(void)
+{
+    uint64_t maps = sp_executable_maps_hash();
+    sp_spin_lock(&sym_lock);
+    if (cached_sym && (maps == 0 || maps != cached_maps)) {
+        sp_symbolizer_close(cached_sym);
+        cached_sym = NULL;
+    }
+    if (!cached_sym && sp_symbolizer_open(&cached_sym) != 0)
+        cached_sym = NULL;
+    cached_maps = maps;
+    if (!cached_sym)
+        sp_spin_unlock(&sym_lock);
+    return cached_sym;
+}
+
+void sp_symbolizer_release(void)
+{
+    sp_spin_unlock(&sym_lock);
+}
+
+/* In a child of fork, a writer of another thread may have held the lock:
+ * release it and forget that symbolizer (its state may be mid-use; it is
+ * leaked, not closed). */
+static void sp_symbolizer_forget_in_child(void)
+{
+    cached_sym = NULL;
+    sp_spin_unlock(&sym_lock);
+}
+
+__attribute__((constructor)) static void sp_symbolizer_register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, sp_symbolizer_forget_in_child);
 }

@@ -68,6 +68,18 @@ int sp_symbolizer_open(struct sp_symbolizer **out);
 void sp_symbolizer_close(struct sp_symbolizer *s);
 
 /*
+ * The process's shared symbolizer, with its lock held, or NULL (no lock
+ * held) when none can be opened; every writer (profiles, dumps, reports)
+ * uses it, and gives it back with sp_symbolizer_release once done with the
+ * strings it handed out. Opening one costs 100-150 ms where debug
+ * information is installed (libdw decompresses it), so it is kept between
+ * writes and re-opened only when the executable mappings of the process
+ * changed. Concurrent writers take turns.
+ */
+struct sp_symbolizer *sp_symbolizer_acquire(void);
+void sp_symbolizer_release(void);
+
+/*
  * Names the return address pc (see profile_table.h: pc - 1 is looked up;
  * SP_PC_LOST names SP_LOST_SAMPLES_NAME, with no mapping nor file). An
  * address that cannot be resolved is named by its hex value with known

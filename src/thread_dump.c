@@ -40,58 +40,6 @@
 
 static char report_path[PATH_MAX]; /* SYNCPROF_DUMP; set once at load */
 
-/*
- * One symbolizer kept between dumps: opening one costs about 150 ms here
- * (libdwfl reads the symbol tables and DWARF of every module again), far
- * more than taking the stacks. It is re-opened when the executable
- * mappings of /proc/self/maps changed (a library was loaded or unloaded).
- * sym_lock (a spinlock: symbolizers have no locking of their own) is held
- * while it is in use; it stays open, with its memory, for good.
- */
-static sp_spinlock sym_lock = SP_SPINLOCK_INIT;
-static struct sp_symbolizer *cached_sym; /* under sym_lock */
-static uint64_t cached_maps;             /* under sym_lock: hash of the executable mappings */
-
-/* A hash of the executable lines of /proc/self/maps, 0 if unreadable. */
-static uint64_t executable_maps_hash(void)
-{
-    FILE *f = fopen("/proc/self/maps", "re");
-    if (!f)
-        return 0;
-    uint64_t h = 1469598103934665603ULL;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        char *perms = strchr(line, ' ');
-        if (!perms || perms[3] != 'x')
-            continue;
-        for (const char *p = line; *p; p++)
-            h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    }
-    fclose(f);
-    return h;
-}
-
-struct sp_symbolizer *sp_dump_symbolizer_acquire(void)
-{
-    uint64_t maps = executable_maps_hash();
-    sp_spin_lock(&sym_lock);
-    if (cached_sym && (maps == 0 || maps != cached_maps)) {
-        sp_symbolizer_close(cached_sym);
-        cached_sym = NULL;
-    }
-    if (!cached_sym && sp_symbolizer_open(&cached_sym) != 0)
-        cached_sym = NULL;
-    cached_maps = maps;
-    if (!cached_sym)
-        sp_spin_unlock(&sym_lock);
-    return cached_sym;
-}
-
-void sp_dump_symbolizer_release(void)
-{
-    sp_spin_unlock(&sym_lock);
-}
-
 /* ---- What every thread waits for ---------------------------------------------- */
 
 struct wait_collect {
@@ -426,7 +374,7 @@ static int dump_text(FILE *f, const struct sp_thread_stack *v, size_t n)
     if (r != 0)
         return r;
     struct sp_pctab tab;
-    struct sp_symbolizer *s = sp_dump_symbolizer_acquire();
+    struct sp_symbolizer *s = sp_symbolizer_acquire();
     r = s ? 0 : ENOMEM;
     if (r == 0) {
         r = symbolize_threads(&tab, s, v, n);
@@ -443,7 +391,7 @@ static int dump_text(FILE *f, const struct sp_thread_stack *v, size_t n)
             sp_pctab_free(&tab);
         }
         free(holds);
-        sp_dump_symbolizer_release();
+        sp_symbolizer_release();
     }
     free(waits);
     return r;

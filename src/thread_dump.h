@@ -69,11 +69,6 @@ void sp_print_object(FILE *f, const void *object);
 int sp_stacks_symbolize(struct sp_pctab *tab, struct sp_symbolizer *s,
                         const uintptr_t *const *stacks, const int *nframes, size_t n);
 
-/* The symbolizer shared by dumps and reports, with its lock held (NULL,
- * unlocked, when none can be opened); give it back with
- * sp_dump_symbolizer_release. */
-struct sp_symbolizer *sp_dump_symbolizer_acquire(void);
-void sp_dump_symbolizer_release(void);
 
 /* Writes a finished report to the report destination: the file SYNCPROF_DUMP
  * names (appended to), or stderr. */

@@ -7,6 +7,11 @@
  * (against the waits the other thread caused: [0.9 * 50 * 2 ms,
  * 1.1 * wall]), on the stack [the channel function, the calling test
  * function]. Operations that never wait record nothing.
+ *
+ * The partner makes each operation wait for certain, even on a busy
+ * machine: it acts only once the waiting thread is registered as sleeping
+ * (the wait table, polled by tp_wait_until_blocked) in a call after the
+ * one the partner last served, and 2 ms later in all.
  */
 #include <syncprof/chan.h>
 #include <syncprof/syncprof.h>
@@ -14,6 +19,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "profile_reader.h"
@@ -36,11 +42,16 @@ static struct timespec in_ns(int64_t ns)
     return ts;
 }
 
-/* The partner: every GAP_NS, one send (or one receive) on c. */
+/* Calls the test's thread completed in receive_fifty and friends. */
+static atomic_int calls_done;
+
+/* The partner: 50 times, once the other thread sleeps on watch (c when
+ * NULL), GAP_NS after it began to, one send (or one receive) on c. */
 struct partner {
     syncprof_chan *c;
     bool send;
-    int64_t wall_ns; /* from its first sleep to its last operation */
+    int64_t wall_ns; /* from its start to its last operation */
+    syncprof_chan *watch;
 };
 
 static void *slow_partner(void *arg)
@@ -48,7 +59,12 @@ static void *slow_partner(void *arg)
     struct partner *p = arg;
     int64_t t0 = tp_now_ns();
     for (int i = 0; i < EVENTS; i++) {
-        tp_sleep_ns(GAP_NS);
+        /* the other thread finished its previous call (so what the wait
+         * table shows next is its next wait), then sleeps in the next */
+        while (atomic_load(&calls_done) < i)
+            tp_sleep_ns(20000);
+        tp_wait_until_blocked(p->watch ? p->watch : p->c); /* and 1 ms more */
+        tp_sleep_ns(GAP_NS - 1000000);
         int64_t v = i;
         if (p->send)
             cr_assert_eq(syncprof_chan_send(p->c, &v), 0);
@@ -75,6 +91,7 @@ static void expect_events(const char *leaf, const char *caller, int64_t wall_ns)
 
 static pthread_t start(struct partner *p)
 {
+    atomic_store(&calls_done, 0);
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, slow_partner, p), 0);
     return t;
@@ -88,6 +105,7 @@ static __attribute__((noinline)) void receive_fifty(syncprof_chan *c, bool timed
         struct timespec d = in_ns(5000 * MS);
         cr_assert_eq(timed ? syncprof_chan_timedrecv(c, &v, &ok, &d)
                            : syncprof_chan_recv(c, &v, &ok), 0);
+        atomic_fetch_add(&calls_done, 1);
         cr_assert(ok);
         cr_assert_eq(v, i);
     }
@@ -98,6 +116,7 @@ static __attribute__((noinline)) void send_fifty(syncprof_chan *c, bool timed)
     for (int64_t i = 0; i < EVENTS; i++) {
         struct timespec d = in_ns(5000 * MS);
         cr_assert_eq(timed ? syncprof_chan_timedsend(c, &i, &d) : syncprof_chan_send(c, &i), 0);
+        atomic_fetch_add(&calls_done, 1);
     }
 }
 
@@ -108,6 +127,7 @@ static __attribute__((noinline)) void select_fifty(syncprof_chan *idle, syncprof
         syncprof_select_case cs[2] = { { idle, SYNCPROF_SELECT_RECV, &a, false },
                                        { c, SYNCPROF_SELECT_RECV, &b, false } };
         cr_assert_eq(syncprof_select(cs, 2, NULL, false), 1);
+        atomic_fetch_add(&calls_done, 1);
         cr_assert_eq(b, i);
     }
 }
@@ -115,7 +135,7 @@ static __attribute__((noinline)) void select_fifty(syncprof_chan *idle, syncprof
 Test(chan_profile, recv, .init = setup)
 {
     syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), 4);
-    struct partner p = { c, true, 0 };
+    struct partner p = { c, true, 0, NULL };
     pthread_t t = start(&p);
     receive_fifty(c, false);
     pthread_join(t, NULL);
@@ -132,7 +152,7 @@ Test(chan_profile, recv, .init = setup)
 Test(chan_profile, recv_unbuffered, .init = setup)
 {
     syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), 0);
-    struct partner p = { c, true, 0 };
+    struct partner p = { c, true, 0, NULL };
     pthread_t t = start(&p);
     receive_fifty(c, false);
     pthread_join(t, NULL);
@@ -142,7 +162,7 @@ Test(chan_profile, recv_unbuffered, .init = setup)
 Test(chan_profile, send, .init = setup)
 {
     syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), 0);
-    struct partner p = { c, false, 0 };
+    struct partner p = { c, false, 0, NULL };
     pthread_t t = start(&p);
     send_fifty(c, false);
     pthread_join(t, NULL);
@@ -153,7 +173,7 @@ Test(chan_profile, send_buffered_full, .init = setup)
 {
     syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), 1);
     int64_t first = 0;
-    struct partner p = { c, false, 0 };
+    struct partner p = { c, false, 0, NULL };
     pthread_t t = start(&p);
     /* the buffer holds one value: each of the 50 sends after the first
      * waits for a receive; the first fills the buffer without waiting */
@@ -169,13 +189,13 @@ Test(chan_profile, send_buffered_full, .init = setup)
 Test(chan_profile, timed_variants_are_their_own_leaves, .init = setup)
 {
     syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), 0);
-    struct partner p = { c, true, 0 };
+    struct partner p = { c, true, 0, NULL };
     pthread_t t = start(&p);
     receive_fifty(c, true);
     pthread_join(t, NULL);
     expect_events("syncprof_chan_timedrecv", "receive_fifty", p.wall_ns);
 
-    struct partner q = { c, false, 0 };
+    struct partner q = { c, false, 0, NULL };
     t = start(&q);
     send_fifty(c, true);
     pthread_join(t, NULL);
@@ -186,7 +206,7 @@ Test(chan_profile, select, .init = setup)
 {
     syncprof_chan *idle = syncprof_chan_make(sizeof(int64_t), 0);
     syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), 0);
-    struct partner p = { c, true, 0 };
+    struct partner p = { c, true, 0, idle }; /* a select waits on its first channel */
     pthread_t t = start(&p);
     select_fifty(idle, c);
     pthread_join(t, NULL);

@@ -404,9 +404,7 @@ static void write_profiles(bool at_exit)
     if (!summary_on)
         return; /* SYNCPROF_SUMMARY=0 (syncprof run --quiet): files only */
     sp_enter_profiler();
-    struct sp_symbolizer *s = NULL;
-    if (at_exit && sp_symbolizer_open(&s) != 0)
-        s = NULL;
+    struct sp_symbolizer *s = at_exit ? sp_symbolizer_acquire() : NULL;
     for (int i = 0; i < w.n; i++) {
         char *text = NULL;
         if (w.err[i] != 0) {
@@ -422,7 +420,8 @@ static void write_profiles(bool at_exit)
     }
     if (at_exit && w.n > 0)
         say("syncprof: read them with `syncprof report FILE` or `go tool pprof -http=127.0.0.1:8080 FILE`\n");
-    sp_symbolizer_close(s);
+    if (s)
+        sp_symbolizer_release();
     sp_leave_profiler();
 }
 
