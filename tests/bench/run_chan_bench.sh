@@ -7,7 +7,7 @@
 # Needs the build (bench_chan) and Go (golang-go).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-build=${1:-$here/../../build}
+build=$(cd "${1:-$here/../../build}" && pwd)
 messages=${2:-2000000}
 bench=$build/tests/bench/bench_chan
 [ -x "$bench" ] || { echo "run_chan_bench.sh: no $bench; build first" >&2; exit 1; }
