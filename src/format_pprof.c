@@ -222,16 +222,12 @@ static void sp_build_header(struct sp_builder *b)
         /* Go's goroutine profile, which the thread profile mirrors. */
         p->sample_type[0] = sp_value_type(b, "goroutine", "count");
         p->n_sample_type = 1;
-        p->period_type = sp_value_type(b, "goroutine", "count");
-        p->period = 1;
-        p->time_nanos = b->view->time_nanos;
-        p->duration_nanos = b->view->duration_nanos;
-        return;
+    } else {
+        p->sample_type[0] = sp_value_type(b, "contentions", "count");
+        p->sample_type[1] = sp_value_type(b, "delay", "nanoseconds");
+        p->n_sample_type = 2;
     }
-    p->sample_type[0] = sp_value_type(b, "contentions", "count");
-    p->sample_type[1] = sp_value_type(b, "delay", "nanoseconds");
-    p->n_sample_type = 2;
-    p->period_type = sp_value_type(b, "contentions", "count");
+    p->period_type = sp_value_type(b, b->view->count_only ? "goroutine" : "contentions", "count");
     p->period = 1;
     p->time_nanos = b->view->time_nanos;
     p->duration_nanos = b->view->duration_nanos;

@@ -203,3 +203,12 @@ __attribute__((noinline)) void tp_contend_once(pthread_mutex_t *m, int64_t hold_
     cr_assert_eq(pthread_mutex_unlock(m), 0);
     cr_assert_eq(pthread_join(t, NULL), 0);
 }
+
+struct timespec tp_deadline_in(clockid_t clock, int64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    ts.tv_sec += (ts.tv_nsec + ns) / 1000000000;
+    ts.tv_nsec = (ts.tv_nsec + ns) % 1000000000;
+    return ts;
+}

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define TP_MAX_FRAMES 64
 
@@ -58,6 +59,9 @@ void tp_contend_once(pthread_mutex_t *m, int64_t hold_ns);
 
 /* Thread body: locks and unlocks the mutex arg points to. */
 void *tp_take_and_release(void *arg);
+
+/* An absolute deadline ns nanoseconds from now on clock. */
+struct timespec tp_deadline_in(clockid_t clock, int64_t ns);
 
 /* Nanoseconds on CLOCK_MONOTONIC; sleeps for ns nanoseconds. */
 int64_t tp_now_ns(void);

@@ -17,13 +17,10 @@
 
 #define MS 1000000LL
 
+/* A CLOCK_MONOTONIC deadline ns from now, as the channel API takes. */
 static struct timespec in_ns(int64_t ns)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (ts.tv_nsec + ns) / 1000000000;
-    ts.tv_nsec = (ts.tv_nsec + ns) % 1000000000;
-    return ts;
+    return tp_deadline_in(CLOCK_MONOTONIC, ns);
 }
 
 static pthread_t spawn(void *(*fn)(void *), void *arg)

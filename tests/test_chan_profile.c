@@ -33,13 +33,10 @@ static void setup(void)
     syncprof_set_block_profile_rate(1);
 }
 
+/* A CLOCK_MONOTONIC deadline ns from now, as the channel API takes. */
 static struct timespec in_ns(int64_t ns)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (ts.tv_nsec + ns) / 1000000000;
-    ts.tv_nsec = (ts.tv_nsec + ns) % 1000000000;
-    return ts;
+    return tp_deadline_in(CLOCK_MONOTONIC, ns);
 }
 
 /* Calls the test's thread completed in receive_fifty and friends. */

@@ -49,14 +49,6 @@ static void finish_thread(void *t)
     cr_assert_eq(pthread_join((pthread_t)t, NULL), 0);
 }
 
-static struct timespec deadline_in(clockid_t clock, int64_t ns)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    ts.tv_sec += (ts.tv_nsec + ns) / 1000000000;
-    ts.tv_nsec = (ts.tv_nsec + ns) % 1000000000;
-    return ts;
-}
 
 /* ---- mutexes ---- */
 
@@ -73,7 +65,7 @@ static __attribute__((noinline)) void *lock_mutex(void *arg)
 static __attribute__((noinline)) void *timedlock_mutex(void *arg)
 {
     (void)arg;
-    struct timespec d = deadline_in(CLOCK_REALTIME, 10 * HOLD_NS);
+    struct timespec d = tp_deadline_in(CLOCK_REALTIME, 10 * HOLD_NS);
     cr_assert_eq(pthread_mutex_timedlock(&mu, &d), 0);
     cr_assert_eq(pthread_mutex_unlock(&mu), 0);
     return NULL;
@@ -82,7 +74,7 @@ static __attribute__((noinline)) void *timedlock_mutex(void *arg)
 static __attribute__((noinline)) void *clocklock_mutex(void *arg)
 {
     (void)arg;
-    struct timespec d = deadline_in(CLOCK_MONOTONIC, 10 * HOLD_NS);
+    struct timespec d = tp_deadline_in(CLOCK_MONOTONIC, 10 * HOLD_NS);
     cr_assert_eq(pthread_mutex_clocklock(&mu, CLOCK_MONOTONIC, &d), 0);
     cr_assert_eq(pthread_mutex_unlock(&mu), 0);
     return NULL;
@@ -139,7 +131,7 @@ static __attribute__((noinline)) void *write_lock(void *arg)
 static __attribute__((noinline)) void *timed_read_lock(void *arg)
 {
     (void)arg;
-    struct timespec d = deadline_in(CLOCK_REALTIME, 10 * HOLD_NS);
+    struct timespec d = tp_deadline_in(CLOCK_REALTIME, 10 * HOLD_NS);
     cr_assert_eq(pthread_rwlock_timedrdlock(&rw, &d), 0);
     cr_assert_eq(pthread_rwlock_unlock(&rw), 0);
     return NULL;
@@ -148,7 +140,7 @@ static __attribute__((noinline)) void *timed_read_lock(void *arg)
 static __attribute__((noinline)) void *timed_write_lock(void *arg)
 {
     (void)arg;
-    struct timespec d = deadline_in(CLOCK_REALTIME, 10 * HOLD_NS);
+    struct timespec d = tp_deadline_in(CLOCK_REALTIME, 10 * HOLD_NS);
     cr_assert_eq(pthread_rwlock_timedwrlock(&rw, &d), 0);
     cr_assert_eq(pthread_rwlock_unlock(&rw), 0);
     return NULL;
@@ -207,7 +199,7 @@ static __attribute__((noinline)) void *cond_wait_for_ready(void *arg)
 static __attribute__((noinline)) void *cond_timedwait_for_ready(void *arg)
 {
     (void)arg;
-    struct timespec d = deadline_in(CLOCK_REALTIME, 10 * HOLD_NS);
+    struct timespec d = tp_deadline_in(CLOCK_REALTIME, 10 * HOLD_NS);
     pthread_mutex_lock(&mu);
     while (!ready)
         cr_assert_eq(pthread_cond_timedwait(&cv, &mu, &d), 0);
@@ -218,7 +210,7 @@ static __attribute__((noinline)) void *cond_timedwait_for_ready(void *arg)
 static __attribute__((noinline)) void *cond_clockwait_for_ready(void *arg)
 {
     (void)arg;
-    struct timespec d = deadline_in(CLOCK_MONOTONIC, 10 * HOLD_NS);
+    struct timespec d = tp_deadline_in(CLOCK_MONOTONIC, 10 * HOLD_NS);
     pthread_mutex_lock(&mu);
     while (!ready)
         cr_assert_eq(pthread_cond_clockwait(&cv, &mu, CLOCK_MONOTONIC, &d), 0);
@@ -259,7 +251,7 @@ Test(kinds, cond_clockwait, .init = setup)
 Test(kinds, cond_timedwait_timeout, .init = setup)
 {
     /* Nobody signals: the wait times out, and the time it blocked counts. */
-    struct timespec d = deadline_in(CLOCK_REALTIME, HOLD_NS);
+    struct timespec d = tp_deadline_in(CLOCK_REALTIME, HOLD_NS);
     pthread_mutex_lock(&mu);
     int r = pthread_cond_timedwait(&cv, &mu, &d);
     pthread_mutex_unlock(&mu);
@@ -330,7 +322,7 @@ static __attribute__((noinline)) void *wait_on_semaphore(void *arg)
 static __attribute__((noinline)) void *timedwait_on_semaphore(void *arg)
 {
     (void)arg;
-    struct timespec d = deadline_in(CLOCK_REALTIME, 10 * HOLD_NS);
+    struct timespec d = tp_deadline_in(CLOCK_REALTIME, 10 * HOLD_NS);
     cr_assert_eq(sem_timedwait(&sem, &d), 0);
     return NULL;
 }
