@@ -63,10 +63,13 @@ int syncprof_set_max_stacks(size_t n);
 /* ---- Writing profiles ------------------------------------------------- */
 
 /*
- * Writes the profile called name ("mutex" or "block") to fd: debug 0 as
- * gzip-compressed pprof protobuf, debug 1 as Go's text format. The profile
- * itself is not changed. EINVAL for an unknown name or debug value, ENOMEM,
- * or the errno of the failed write (EBADF for a closed descriptor).
+ * Writes the profile called name to fd: "mutex" or "block" with debug 0 as
+ * gzip-compressed pprof protobuf and any debug > 0 as Go's text format;
+ * "threads" (every thread of the process by stack, as Go's goroutine
+ * profile, see <syncprof/dump.h>) with debug 0 as pprof, 1 as grouped text
+ * and 2 as the full dump. The profile itself is not changed. EINVAL for an
+ * unknown name or a negative debug, ENOMEM, or the errno of the failed
+ * write (EBADF for a closed descriptor).
  */
 int syncprof_write_profile(const char *name, int fd, int debug);
 
