@@ -19,8 +19,9 @@
  * delta_lock (a spinlock: requests to them are serialized). Everything
  * else a request uses is its own.
  *
- * Built without libmicrohttpd (no SYNCPROF_HAVE_MICROHTTPD), the API is
- * there and syncprof_http_start returns ENOTSUP.
+ * Built without libmicrohttpd's header (no SYNCPROF_HAVE_MICROHTTPD), or
+ * when the library cannot be loaded at run time, the API is there and
+ * syncprof_http_start returns ENOTSUP.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -142,6 +143,66 @@ static const char *http_where(void)
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include <dlfcn.h>
+
+/*
+ * libmicrohttpd is loaded with dlopen when a server first starts, not
+ * linked: a program that links syncprof, or runs under `syncprof run`, but
+ * never serves profiles does not load it nor the TLS stack it depends on
+ * (gnutls and a dozen more libraries). Its header is still used for the
+ * types; each function the server calls goes through the table below.
+ */
+#define SP_MHD_FUNCTIONS(X) \
+    X(MHD_add_response_header) \
+    X(MHD_create_response_from_buffer) \
+    X(MHD_create_response_from_fd) \
+    X(MHD_destroy_response) \
+    X(MHD_get_daemon_info) \
+    X(MHD_lookup_connection_value) \
+    X(MHD_queue_response) \
+    X(MHD_start_daemon) \
+    X(MHD_stop_daemon)
+
+static struct {
+#define SP_MHD_POINTER(f) __typeof__(f) *f;
+    SP_MHD_FUNCTIONS(SP_MHD_POINTER)
+#undef SP_MHD_POINTER
+} mhd; /* filled once by mhd_load, under ctl_lock; then read only */
+
+/* Loads libmicrohttpd and its functions once; true when they are there.
+ * Called with ctl_lock held. */
+static bool mhd_load(void)
+{
+    static int loaded; /* 0 not tried, 1 loaded, -1 not available */
+    if (loaded)
+        return loaded > 0;
+    loaded = -1;
+    void *h = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        h = dlopen("libmicrohttpd.so", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return false;
+#define SP_MHD_RESOLVE(f) \
+    if (!(mhd.f = (__typeof__(mhd.f))dlsym(h, #f))) \
+        return false;
+    SP_MHD_FUNCTIONS(SP_MHD_RESOLVE)
+#undef SP_MHD_RESOLVE
+    loaded = 1;
+    return true;
+}
+
+/* From here on, calls name the table's entries (a macro is not expanded
+ * again inside its own expansion, so mhd.f stays as it is). */
+#define MHD_add_response_header mhd.MHD_add_response_header
+#define MHD_create_response_from_buffer mhd.MHD_create_response_from_buffer
+#define MHD_create_response_from_fd mhd.MHD_create_response_from_fd
+#define MHD_destroy_response mhd.MHD_destroy_response
+#define MHD_get_daemon_info mhd.MHD_get_daemon_info
+#define MHD_lookup_connection_value mhd.MHD_lookup_connection_value
+#define MHD_queue_response mhd.MHD_queue_response
+#define MHD_start_daemon mhd.MHD_start_daemon
+#define MHD_stop_daemon mhd.MHD_stop_daemon
 
 #include "clock.h"
 #include "profile_delta.h"
@@ -784,7 +845,10 @@ SP_PUBLIC int syncprof_http_start(const char *addr)
         pthread_atfork(NULL, NULL, forget_in_child);
     sp_enter_profiler();
     sp_spin_lock(&ctl_lock);
-    r = server ? EBUSY : server_start(&ss, len, &server);
+    if (server)
+        r = EBUSY;
+    else
+        r = mhd_load() ? server_start(&ss, len, &server) : ENOTSUP;
     sp_spin_unlock(&ctl_lock);
     sp_leave_profiler();
     return r;

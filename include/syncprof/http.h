@@ -41,7 +41,8 @@ extern "C" {
  * labels) to the network: give one only on purpose.
  * EINVAL for an address that does not parse or resolve, EBUSY when the
  * server is already running, ENOTSUP when the library was built without
- * libmicrohttpd, ENOMEM, or the errno of socket/bind/listen (EADDRINUSE,
+ * libmicrohttpd or libmicrohttpd.so.12 cannot be loaded (it is loaded with
+ * dlopen on the first start), ENOMEM, or the errno of socket/bind/listen (EADDRINUSE,
  * EACCES...).
  */
 int syncprof_http_start(const char *addr);
