@@ -43,6 +43,13 @@
  * took the ring value first). A claimer meeting a CLAIMED sel spins: the
  * claim is bounded and its holder takes no lock while holding it.
  *
+ * A call of one case (every send and receive) keeps its sel, its waiter and
+ * a value of up to 8 bytes together on one cache line (struct single): the
+ * completing thread copies the value into or out of that line rather than
+ * the caller's variable, so an unbuffered hand-off moves that line and the
+ * lock's line, nothing else. The queue counts of an unbuffered channel,
+ * read only under the lock, are kept without atomic read-modify-writes.
+ *
  * Memory: struct sel and the waiters live on the waiting thread's stack.
  * Before returning, the owner unlinks every waiter still queued, under each
  * channel's lock; a claimer touches a sel only under the lock of a channel
@@ -124,20 +131,34 @@ enum sel_state { SEL_WAITING, SEL_SLEEPING, SEL_CLAIMED, SEL_DONE, SEL_CANCELLED
 /* One blocked call (a send, a receive or a whole select). */
 struct sel {
     uint32_t state;  /* enum sel_state; futex word; atomic */
-    int index;       /* the case that proceeded; written by the claimer before DONE */
+    uint16_t index;  /* the case that proceeded (< MAX_CASES); written by the claimer before DONE */
     bool ok;         /* that case's result; likewise */
 };
 
 /* One case of a blocked call, queued on its channel. */
 struct waiter {
     struct waiter *prev, *next;  /* in the channel's queue; under its lock */
-    bool queued;                 /* linked; under the channel's lock */
     struct sel *sel;             /* never changes */
     syncprof_chan *chan;         /* never changes */
     void *elem;                  /* send: the value; receive: where it goes (may be NULL) */
     int index;                   /* the case's index; never changes */
+    bool queued;                 /* linked; under the channel's lock */
     bool send;                   /* never changes */
 };
+
+/*
+ * A call with one case (every send and receive): its sel, its waiter and,
+ * for values of at most 8 bytes, the value itself on one cache line, so a
+ * hand-off moves one line of the waiting thread's to the completing one
+ * and back instead of three.
+ */
+#define INLINE_ELEM 8
+struct single {
+    struct sel s;
+    struct waiter w;
+    unsigned char buf[INLINE_ELEM]; /* the value, when w.elem points here */
+} __attribute__((aligned(64)));
+_Static_assert(sizeof(struct single) == 64, "struct single is one cache line");
 
 struct queue {
     struct waiter *head, *tail;  /* under the channel's lock */
@@ -327,8 +348,13 @@ static void enqueue_locked(struct queue *q, struct waiter *w)
         q->head = w;
     q->tail = w;
     w->queued = true;
-    /* seq_cst: ordered before the settle_locked that follows (Dekker). */
-    __atomic_fetch_add(&q->n, 1, __ATOMIC_SEQ_CST);
+    /* seq_cst: ordered before the settle_locked that follows (Dekker). The
+     * count of an unbuffered channel is only read under the lock. Every
+     * write is under the lock, so a load and a store suffice there. */
+    if (w->chan->cap)
+        __atomic_fetch_add(&q->n, 1, __ATOMIC_SEQ_CST);
+    else
+        __atomic_store_n(&q->n, __atomic_load_n(&q->n, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
 static void unlink_locked(struct queue *q, struct waiter *w)
@@ -342,7 +368,8 @@ static void unlink_locked(struct queue *q, struct waiter *w)
     else
         q->tail = w->prev;
     w->queued = false;
-    __atomic_fetch_sub(&q->n, 1, __ATOMIC_RELAXED);
+    /* Every write of n is under the lock: no read-modify-write needed. */
+    __atomic_store_n(&q->n, __atomic_load_n(&q->n, __ATOMIC_RELAXED) - 1, __ATOMIC_RELAXED);
 }
 
 static struct queue *queue_of(syncprof_chan *c, bool send)
@@ -684,12 +711,14 @@ static int poll_locked(syncprof_select_case *cases, const uint32_t *pollorder, s
 /* Queues one waiter per case; then lets buffered channels settle, which
  * may complete the call at once. */
 static void register_locked(syncprof_select_case *cases, const uint32_t *lockorder, size_t m,
-                            struct sel *s, struct waiter *ws, struct wakeups *wk)
+                            struct sel *s, struct waiter *ws, void *inline_elem,
+                            struct wakeups *wk)
 {
     for (size_t k = 0; k < m; k++) {
         uint32_t i = lockorder[k];
         struct waiter *w = &ws[k];
-        *w = (struct waiter){ .sel = s, .chan = cases[i].chan, .elem = cases[i].elem,
+        *w = (struct waiter){ .sel = s, .chan = cases[i].chan,
+                              .elem = inline_elem ? inline_elem : cases[i].elem,
                               .index = (int)i, .send = cases[i].dir == SYNCPROF_SELECT_SEND };
         enqueue_locked(queue_of(w->chan, w->send), w);
     }
@@ -737,27 +766,42 @@ static int select_run(syncprof_select_case *cases, size_t n, const struct timesp
         return -ENOMEM;
     size_t m = order_cases(cases, n, &sp);
     struct wakeups wk = { 0 };
-    struct sel s = { .state = SEL_WAITING, .index = -1 };
-    bool wait = false;
+    struct single one;
+    struct sel *s = &one.s;
+    struct waiter *ws = m == 1 ? &one.w : sp.waiters;
+    *s = (struct sel){ .state = SEL_WAITING };
+    bool wait = false, inl = false;
 
     lock_all(cases, sp.lockorder, m);
     int r = poll_locked(cases, sp.pollorder, m, &wk);
     if (r < 0 && (nonblock || deadline_passed(deadline))) {
         r = nonblock ? -EAGAIN : -ETIMEDOUT;
     } else if (r < 0) {
-        register_locked(cases, sp.lockorder, m, &s, sp.waiters, &wk);
+        if (m == 1) {
+            /* The value goes through the waiter's own line (see struct
+             * single): filled now for a send, copied out below for a
+             * receive. Before register_locked, which may complete it. */
+            syncprof_select_case *cs = &cases[sp.lockorder[0]];
+            size_t size = cs->chan->elem_size;
+            inl = size && size <= INLINE_ELEM && cs->elem;
+            if (inl && cs->dir == SYNCPROF_SELECT_SEND)
+                memcpy(one.buf, cs->elem, size);
+        }
+        register_locked(cases, sp.lockorder, m, s, ws, inl ? one.buf : NULL, &wk);
         wait = true;
     }
     unlock_all(cases, sp.lockorder, m);
     wake_now(&wk);
 
     if (wait) {
-        bool done = await(&s, deadline, o);
+        bool done = await(s, deadline, o);
         /* A claimer unlinks the waiter it completes: a done call of one
          * case has nothing left on any queue. */
         if (m > 1 || (m == 1 && !done))
-            unregister(sp.waiters, m);
-        r = done ? completed(cases, &s) : -ETIMEDOUT;
+            unregister(ws, m);
+        if (done && inl && s->ok && cases[s->index].dir == SYNCPROF_SELECT_RECV)
+            memcpy(cases[s->index].elem, one.buf, cases[s->index].chan->elem_size);
+        r = done ? completed(cases, s) : -ETIMEDOUT;
     } else if (r >= 0 && !cases[r].ok && cases[r].dir == SYNCPROF_SELECT_RECV) {
         zero(cases[r].elem, cases[r].chan->elem_size);
     }
