@@ -716,3 +716,134 @@ Test(chan, select_many_cases)
     for (int i = 0; i < N; i++)
         cr_expect_eq(syncprof_chan_free(c[i]), 0);
 }
+
+/* ---- Blocked waiters are served in the order they blocked ------------------ */
+
+/*
+ * A plain send or receive that blocks first waits in the channel's slot,
+ * later ones (and every timed one) in its queue: the order must hold
+ * across the two.
+ */
+struct ordered {
+    syncprof_chan *c;
+    bool send, timed;
+    int64_t value;
+    int result;
+};
+
+static void *ordered_op(void *arg)
+{
+    struct ordered *o = arg;
+    struct timespec far = in_ns(60000 * MS);
+    if (o->send)
+        o->result = o->timed ? syncprof_chan_timedsend(o->c, &o->value, &far)
+                             : syncprof_chan_send(o->c, &o->value);
+    else
+        o->result = o->timed ? syncprof_chan_timedrecv(o->c, &o->value, NULL, &far)
+                             : syncprof_chan_recv(o->c, &o->value, NULL);
+    return NULL;
+}
+
+static void arrival_order(bool senders)
+{
+    enum { N = 4 };
+    syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), 0);
+    struct ordered o[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        o[i] = (struct ordered){ .c = c, .send = senders, .timed = i == 1, .value = senders ? i : -1 };
+        t[i] = spawn(ordered_op, &o[i]);
+        tp_wait_until_blocked(c);
+        tp_sleep_ns(20 * MS); /* asleep, so the next one arrives later */
+    }
+    for (int64_t i = 0; i < N; i++) {
+        int64_t v = i;
+        if (senders) {
+            cr_assert_eq(syncprof_chan_recv(c, &v, NULL), 0);
+            cr_expect_eq(v, i, "receive %lld got the value of sender %lld", (long long)i, (long long)v);
+        } else {
+            cr_assert_eq(syncprof_chan_send(c, &v), 0);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        join(t[i]);
+        cr_expect_eq(o[i].result, 0);
+        if (!senders)
+            cr_expect_eq(o[i].value, i, "receiver %d got %lld", i, (long long)o[i].value);
+    }
+    cr_expect_eq(syncprof_chan_free(c), 0);
+}
+
+Test(chan, blocked_receivers_served_in_arrival_order) { arrival_order(false); }
+Test(chan, blocked_senders_served_in_arrival_order) { arrival_order(true); }
+
+/* ---- Values larger than a word, and receives that drop the value ----------- */
+
+struct big {
+    int64_t a, b, c;
+};
+
+struct big_op {
+    syncprof_chan *c;
+    bool send;
+    struct big value;
+    int result;
+};
+
+static void *big_op(void *arg)
+{
+    struct big_op *o = arg;
+    o->result = o->send ? syncprof_chan_send(o->c, &o->value)
+                        : syncprof_chan_recv(o->c, &o->value, NULL);
+    return NULL;
+}
+
+Test(chan, large_values_either_side_blocked)
+{
+    syncprof_chan *c = syncprof_chan_make(sizeof(struct big), 0);
+    /* the sender blocks first */
+    struct big_op s = { .c = c, .send = true, .value = { 1, 2, 3 } };
+    pthread_t t = spawn(big_op, &s);
+    tp_wait_until_blocked(c);
+    struct big got = { 0, 0, 0 };
+    cr_assert_eq(syncprof_chan_recv(c, &got, NULL), 0);
+    join(t);
+    cr_expect(got.a == 1 && got.b == 2 && got.c == 3);
+    /* the receiver blocks first */
+    struct big_op r = { .c = c, .send = false };
+    t = spawn(big_op, &r);
+    tp_wait_until_blocked(c);
+    struct big v = { 4, 5, 6 };
+    cr_assert_eq(syncprof_chan_send(c, &v), 0);
+    join(t);
+    cr_expect(r.value.a == 4 && r.value.b == 5 && r.value.c == 6);
+    /* a spinning partner (no sleep), many times */
+    for (int64_t i = 0; i < 2000; i++) {
+        struct big_op q = { .c = c, .send = false };
+        t = spawn(big_op, &q);
+        struct big w = { i, -i, 7 };
+        cr_assert_eq(syncprof_chan_send(c, &w), 0);
+        join(t);
+        cr_assert(q.value.a == i && q.value.b == -i && q.value.c == 7);
+    }
+    cr_expect_eq(syncprof_chan_free(c), 0);
+}
+
+static void *recv_dropping(void *arg)
+{
+    return (void *)(intptr_t)syncprof_chan_recv(arg, NULL, NULL);
+}
+
+Test(chan, receive_without_destination)
+{
+    size_t sizes[] = { 8, sizeof(struct big) };
+    for (size_t k = 0; k < 2; k++) {
+        syncprof_chan *c = syncprof_chan_make(sizes[k], 0);
+        pthread_t t = spawn(recv_dropping, c);
+        tp_wait_until_blocked(c);
+        struct big v = { 1, 2, 3 };
+        cr_assert_eq(syncprof_chan_send(c, &v), 0);
+        cr_expect_eq((intptr_t)join(t), 0);
+        cr_expect_eq(syncprof_chan_free(c), 0);
+    }
+}

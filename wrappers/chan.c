@@ -2,7 +2,7 @@
  * chan.c - Go-style channels and select (include/syncprof/chan.h), whose
  * blocking operations feed the block profile and the wait table.
  *
- * Design. A channel has two parts:
+ * Design. A channel has three parts:
  *   - the ring (buffered channels only): a bounded lock-free queue in the
  *     manner of D. Vyukov's MPMC ring. Each slot carries a sequence number:
  *     2p when it is free for the send at position p, 2p + 1 once that
@@ -18,6 +18,10 @@
  *     whose state word is claimed with a CAS by whichever thread completes
  *     the operation, who copies the value directly to or from the waiter
  *     (unbuffered hand-off) or between the ring and the waiter (buffered).
+ *   - the slot (unbuffered channels only): one waiting plain send or
+ *     receive, its state and value on the control line, completed by its
+ *     partner with one CAS and no lock while nobody is queued (see "The
+ *     slot" below). It is what makes an unbuffered hand-off cheap.
  *
  * Fast path (buffered): a send is one CAS on enq plus a copy and a release
  * store; a receive likewise on deq. Neither takes the lock unless the
@@ -28,10 +32,11 @@
  * enq/deq and then loads the count. In the single total order of seq_cst
  * operations one of the two sees the other.
  *
- * Unbuffered channels and select always take the lock(s): select takes the
- * locks of all its channels in address order (as Go's sellock), polls the
- * cases in a random order, and registers on every channel only if none was
- * ready. A thread never holds one channel lock while taking another except
+ * Select, timed and non-blocking unbuffered operations, and plain ones
+ * that find a waiter queued, take the lock(s): select takes the locks of
+ * all its channels in address order (as Go's sellock), polls the cases in a
+ * random order (an unbuffered case looks in the slot, then the queue), and
+ * registers on every channel only if none was ready. A thread never holds one channel lock while taking another except
  * in that sorted acquisition, so there is no lock-order deadlock.
  *
  * Sel states: WAITING (spinning), SLEEPING (in futex_wait, or about to be),
@@ -43,12 +48,11 @@
  * took the ring value first). A claimer meeting a CLAIMED sel spins: the
  * claim is bounded and its holder takes no lock while holding it.
  *
- * A call of one case (every send and receive) keeps its sel, its waiter and
- * a value of up to 8 bytes together on one cache line (struct single): the
- * completing thread copies the value into or out of that line rather than
- * the caller's variable, so an unbuffered hand-off moves that line and the
- * lock's line, nothing else. The queue counts of an unbuffered channel,
- * read only under the lock, are kept without atomic read-modify-writes.
+ * A queued call of one case keeps its sel, its waiter and a value of up to
+ * 8 bytes together on one cache line (struct single): the completing thread
+ * copies the value into or out of that line rather than the caller's
+ * variable. The queue counts of an unbuffered channel, read only under the
+ * lock, are kept without atomic read-modify-writes.
  *
  * Memory: struct sel and the waiters live on the waiting thread's stack.
  * Before returning, the owner unlinks every waiter still queued, under each
@@ -62,10 +66,10 @@
  * tests/bench/bench_chan.c on 2 cores), then reads the clock, registers in the wait table ("chan
  * send", "chan receive", "select"; the object is the channel, for select
  * the first non-NULL channel of the cases, or the case array when there is
- * none), sleeps on the sel's futex word and, when woken, reports the sleep
+ * none), sleeps on the sel's (or the slot's) futex word and, when woken, reports the sleep
  * to sp_block_event. Operations that never sleep read no clock and record
- * nothing. The library's internal synchronisation is atomics, sp_spinlock
- * and futexes, never pthread locks.
+ * nothing. The library's internal synchronisation is atomics, the lock
+ * bit of ctl and futexes, never pthread locks.
  *
  * Errno is preserved by every function here.
  */
@@ -101,6 +105,8 @@
 #define SPIN_YIELD 2
 #define SPIN_RING 200
 #define SPIN_MIN 8
+/* Polls of a taken slot before an unbuffered operation queues instead. */
+#define SPIN_SLOT 64
 
 /*
  * Spinning only pays when the other side runs on another core meanwhile.
@@ -119,6 +125,16 @@ static int adapt(int spins, bool worked, int max)
         return spins * 2 > max ? max : spins * 2;
     return spins / 2 < SPIN_MIN ? SPIN_MIN : spins / 2;
 }
+
+/* One CAS for a slot's state and value together: x86-64 with cmpxchg16b
+ * (-mcx16), except under ThreadSanitizer, which checks the two-step way
+ * (claim, copy, store) that every other machine uses. */
+#if defined(__x86_64__) && defined(__GCC_HAVE_SYNC_COMPARE_AND_SWAP_16) && \
+    !defined(__SANITIZE_THREAD__)
+#define SLOT_CAS16 1
+#else
+#define SLOT_CAS16 0
+#endif
 
 #define MAX_CASES 65536
 #define STACK_CASES 64
@@ -160,6 +176,23 @@ struct single {
 } __attribute__((aligned(64)));
 _Static_assert(sizeof(struct single) == 64, "struct single is one cache line");
 
+/*
+ * The hand-off slot of an unbuffered channel (see "The slot"): a state
+ * and a value, updated together by one 16-byte CAS where the machine has
+ * one.
+ */
+struct slot {
+    union {
+        struct {
+            uint64_t state; /* enum slot_state; its low half is a futex word */
+            uint64_t value; /* a value of up to 8 bytes, or the owner's buffer's address */
+        } h;
+#if SLOT_CAS16
+        unsigned __int128 both;
+#endif
+    };
+} __attribute__((aligned(16)));
+
 struct queue {
     struct waiter *head, *tail;  /* under the channel's lock */
     uint32_t n;                  /* waiters linked; written under the lock, read anywhere */
@@ -181,8 +214,11 @@ struct syncprof_chan {
     uint64_t enq __attribute__((aligned(64)));  /* (next send position << 1) | closed; atomic */
     uint64_t deq __attribute__((aligned(64)));  /* next receive position; atomic */
 
-    sp_spinlock lock __attribute__((aligned(64)));
-    struct queue sendq;       /* blocked senders; under lock */
+    /* The control line: the lock, the flags and the hand-off slot. */
+    uint32_t ctl __attribute__((aligned(64)));  /* CTL_* bits; atomic */
+    struct slot slot;         /* see "The slot" */
+
+    struct queue sendq __attribute__((aligned(64)));  /* blocked senders; under lock */
     struct queue recvq;       /* blocked receivers; under lock */
 };
 
@@ -242,6 +278,41 @@ static void zero(void *out, size_t n)
 {
     if (out && n)
         memset(out, 0, n);
+}
+
+/* ---- The control word: the lock and the flags ---------------------------- */
+
+#define CTL_LOCKED 1u   /* the channel's lock: queues, close, select */
+#define CTL_QUEUED 2u   /* unbuffered: sendq or recvq is not empty */
+#define CTL_CLOSED 4u   /* closed (bit 0 of enq says it for the ring) */
+
+/* Sets LOCKED with a seq_cst read-modify-write: see "The slot" for why a
+ * lock holder's later look at the slot cannot miss a registration. */
+static void chan_lock(syncprof_chan *c)
+{
+    for (unsigned spins = 0;; spins++) {
+        if (!(__atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & CTL_LOCKED) &&
+            !(__atomic_fetch_or(&c->ctl, CTL_LOCKED, __ATOMIC_SEQ_CST) & CTL_LOCKED))
+            return;
+        if (spins >= 64)
+            sched_yield();
+        else
+            sp_cpu_relax();
+    }
+}
+
+/* The other bits change only under the lock: a store suffices. */
+static void chan_unlock(syncprof_chan *c)
+{
+    __atomic_store_n(&c->ctl, __atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & ~CTL_LOCKED,
+                     __ATOMIC_RELEASE);
+}
+
+/* Sets or clears flag bits, under the lock. */
+static void ctl_set_locked(syncprof_chan *c, uint32_t bits, bool on)
+{
+    uint32_t w = __atomic_load_n(&c->ctl, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->ctl, on ? w | bits : w & ~bits, __ATOMIC_SEQ_CST);
 }
 
 /* ---- The ring (buffered channels), lock-free ----------------------------- */
@@ -338,6 +409,19 @@ static inline enum ring_result ring_get(syncprof_chan *c, void *out)
 
 /* ---- Waiter queues (under the channel's lock) ------------------------------ */
 
+/* Unbuffered: CTL_QUEUED says whether any waiter is queued, so that a
+ * hand-off through the slot never passes one (see "The slot"). */
+static void update_queued_locked(syncprof_chan *c)
+{
+    if (c->cap)
+        return;
+    bool any = __atomic_load_n(&c->sendq.n, __ATOMIC_RELAXED) ||
+               __atomic_load_n(&c->recvq.n, __ATOMIC_RELAXED);
+    bool flag = __atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & CTL_QUEUED;
+    if (any != flag)
+        ctl_set_locked(c, CTL_QUEUED, any);
+}
+
 static void enqueue_locked(struct queue *q, struct waiter *w)
 {
     w->next = NULL;
@@ -355,6 +439,7 @@ static void enqueue_locked(struct queue *q, struct waiter *w)
         __atomic_fetch_add(&q->n, 1, __ATOMIC_SEQ_CST);
     else
         __atomic_store_n(&q->n, __atomic_load_n(&q->n, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+    update_queued_locked(w->chan);
 }
 
 static void unlink_locked(struct queue *q, struct waiter *w)
@@ -370,6 +455,7 @@ static void unlink_locked(struct queue *q, struct waiter *w)
     w->queued = false;
     /* Every write of n is under the lock: no read-modify-write needed. */
     __atomic_store_n(&q->n, __atomic_load_n(&q->n, __ATOMIC_RELAXED) - 1, __ATOMIC_RELAXED);
+    update_queued_locked(w->chan);
 }
 
 static struct queue *queue_of(syncprof_chan *c, bool send)
@@ -458,10 +544,291 @@ static void settle_locked(syncprof_chan *c, struct wakeups *wk)
 static void settle(syncprof_chan *c)
 {
     struct wakeups wk = { 0 };
-    sp_spin_lock(&c->lock);
+    chan_lock(c);
     settle_locked(c, &wk);
-    sp_spin_unlock(&c->lock);
+    chan_unlock(c);
     wake_now(&wk);
+}
+
+/* ---- The slot: unbuffered hand-offs without the lock ---------------------- */
+
+/*
+ * An unbuffered send or receive without a deadline, meeting no queued
+ * waiter, waits in the channel's slot instead of a queue. The slot holds
+ * its state and its value (up to 8 bytes; for a larger one, the address
+ * of the owner's buffer) on the control line. A partner completes it with
+ * one CAS of state and value together (where the machine has a 16-byte
+ * CAS; elsewhere, and for large values, it claims the slot, copies and
+ * stores DONE); the owner, spinning on that line, reads the result and
+ * frees the slot with two plain stores. So a hand-off moves one cache
+ * line there and back, in one atomic operation on each side, and no
+ * waiter's own line is involved: on 2 cores this halved the cost of an
+ * unbuffered hand-off against queueing (docs/performance.md).
+ *
+ * Moves of the state:
+ *   FREE -> WAITING: a registrant, by CAS (the value with it). It then
+ *     reads ctl and, if the lock is held, a waiter queued or the channel
+ *     closed, takes the registration back (a CAS to FREE; if that fails
+ *     the slot was completed or closed meanwhile, and it is the owner)
+ *     and goes the locked way, which queues. Its CAS and a lock holder's
+ *     setting of CTL_LOCKED are both seq_cst, and each then looks at the
+ *     other's word (Dekker): a lock holder that found no registration is
+ *     seen by the registrant. So the slot is kept only while no waiter is
+ *     queued: its owner is older than every queued waiter of its side, and
+ *     partners, who look in the slot before the queues, keep Go's order.
+ *   WAITING <-> SLEEPING: the owner, by CAS.
+ *   WAITING or SLEEPING -> DONE: a partner, by CAS, or by CAS to CLAIMED,
+ *     a copy and a store; -> DONE_CLOSED: close, under the lock.
+ *   DONE or DONE_CLOSED -> FREE, value 0: the owner, by stores.
+ * A partner that finds the slot CLAIMED waits: that lasts a few
+ * instructions. A FREE slot's value is 0, which lets a partner's first
+ * CAS guess the word of a waiting receiver exactly.
+ */
+enum slot_state {
+    SLOT_FREE,
+    SLOT_RECV_WAITING,  /* a receiver waits, spinning */
+    SLOT_RECV_SLEEPING, /* ... in futex_wait on the state's low half, or about to be */
+    SLOT_SEND_WAITING,
+    SLOT_SEND_SLEEPING,
+    SLOT_CLAIMED,       /* a partner is completing it (or an owner taking it back) */
+    SLOT_DONE,          /* completed; the owner reads the result, then frees it */
+    SLOT_DONE_CLOSED,   /* completed by close */
+};
+
+static inline uint32_t slot_waiting(bool send)
+{
+    return send ? SLOT_SEND_WAITING : SLOT_RECV_WAITING;
+}
+
+static inline uint64_t slot_state(syncprof_chan *c)
+{
+    return __atomic_load_n(&c->slot.h.state, __ATOMIC_ACQUIRE);
+}
+
+static inline uint64_t slot_value(syncprof_chan *c)
+{
+    return __atomic_load_n(&c->slot.h.value, __ATOMIC_RELAXED);
+}
+
+/* The futex word: the low half of the state. */
+static inline uint32_t *slot_futex(syncprof_chan *c)
+{
+    return (uint32_t *)(void *)&c->slot.h.state + (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+}
+
+/* Values of up to 8 bytes travel in the slot; larger ones are copied
+ * between the two threads' buffers. */
+static inline bool value_inline(const syncprof_chan *c)
+{
+    return c->elem_size <= sizeof c->slot.h.value;
+}
+
+/* A pause while another thread holds the slot CLAIMED: long enough for it
+ * to finish without our reads taking the control line from it. */
+static inline void backoff(void)
+{
+    for (int i = 0; i < 4; i++)
+        sp_cpu_relax();
+}
+
+/* memcpy without a call for the common sizes. */
+static inline void copy_value(void *dst, const void *src, size_t n)
+{
+    if (n == 8)
+        memcpy(dst, src, 8);
+    else if (n == 4)
+        memcpy(dst, src, 4);
+    else
+        memcpy(dst, src, n);
+}
+
+/* The slot's word for the value at elem: the value itself, or its
+ * address. */
+static inline uint64_t word_of(const syncprof_chan *c, const void *elem)
+{
+    uint64_t x = 0;
+    if (!value_inline(c))
+        x = (uint64_t)(uintptr_t)elem;
+    else if (c->elem_size && elem)
+        copy_value(&x, elem, c->elem_size);
+    return x;
+}
+
+/* The slot as a thread last saw it. */
+struct slot_seen {
+    uint64_t st, v;
+};
+
+static inline struct slot_seen slot_look(syncprof_chan *c)
+{
+    struct slot_seen x;
+    x.st = slot_state(c);
+    x.v = slot_value(c);
+    return x;
+}
+
+/*
+ * CAS of the slot from *seen to (st1, v1). With a 16-byte CAS the value
+ * is compared and written too; without, only the state, and v1 must
+ * equal seen->v. On failure *seen is what the slot held.
+ */
+static inline bool slot_cas(syncprof_chan *c, struct slot_seen *seen, uint64_t st1, uint64_t v1)
+{
+#if SLOT_CAS16
+    unsigned __int128 old = (unsigned __int128)seen->v << 64 | seen->st;
+    unsigned __int128 got =
+        __sync_val_compare_and_swap(&c->slot.both, old, (unsigned __int128)v1 << 64 | st1);
+    seen->st = (uint64_t)got;
+    seen->v = (uint64_t)(got >> 64);
+    return got == old;
+#else
+    (void)v1;
+    bool ok = __atomic_compare_exchange_n(&c->slot.h.state, &seen->st, st1, false,
+                                          __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE);
+    seen->v = slot_value(c);
+    return ok;
+#endif
+}
+
+/* The owner's operation is over: the slot to FREE, value 0. */
+static void slot_free(syncprof_chan *c)
+{
+    __atomic_store_n(&c->slot.h.value, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->slot.h.state, SLOT_FREE, __ATOMIC_RELEASE);
+}
+
+/* The two-step completion, slot CLAIMED by the caller: the value moved
+ * between elem and the owner, then DONE. */
+static void slot_transfer_done(syncprof_chan *c, bool send, void *elem)
+{
+    size_t n = c->elem_size;
+    uint64_t v = slot_value(c);
+    if (n && value_inline(c)) {
+        if (send)
+            __atomic_store_n(&c->slot.h.value, word_of(c, elem), __ATOMIC_RELAXED);
+        else if (elem)
+            copy_value(elem, &v, n);
+    } else if (n) {
+        void *theirs = (void *)(uintptr_t)v;
+        if (send && theirs)
+            memcpy(theirs, elem, n);
+        else if (!send && elem)
+            memcpy(elem, theirs, n);
+    }
+    __atomic_store_n(&c->slot.h.state, SLOT_DONE, __ATOMIC_RELEASE);
+}
+
+enum { COMPLETE_DONE, COMPLETE_RETRY, COMPLETE_NONE };
+
+/*
+ * One attempt to complete the operation of the other direction waiting in
+ * the slot, believed to be *seen (a guess is fine): COMPLETE_DONE;
+ * COMPLETE_RETRY, *seen updated; or COMPLETE_NONE when *seen holds no
+ * such operation. word is word_of(our value) for a send. The owner's wake
+ * goes to wk, or is made at once when wk is NULL.
+ */
+static inline int slot_try_complete(syncprof_chan *c, bool send, void *elem, uint64_t word,
+                                    struct slot_seen *seen, struct wakeups *wk)
+{
+    uint64_t partner = slot_waiting(!send);
+    uint64_t st = seen->st;
+    if (st != partner && st != partner + 1)
+        return COMPLETE_NONE;
+    if (SLOT_CAS16 && value_inline(c)) {
+        /* One step: a receiver's word becomes our value; a sender's value,
+         * as the CAS saw it, is ours. */
+        uint64_t theirs = seen->v;
+        if (!slot_cas(c, seen, SLOT_DONE, send ? word : theirs))
+            return COMPLETE_RETRY;
+        if (!send && elem && c->elem_size)
+            copy_value(elem, &theirs, c->elem_size);
+    } else {
+        if (!slot_cas(c, seen, SLOT_CLAIMED, seen->v))
+            return COMPLETE_RETRY;
+        slot_transfer_done(c, send, elem);
+    }
+    if (st == partner + 1) {
+        if (wk)
+            wake_later(wk, slot_futex(c));
+        else
+            futex_wake_one(slot_futex(c));
+    }
+    return COMPLETE_DONE;
+}
+
+/* The locked path's look at the slot: completes a partner waiting there
+ * (true), after any claim in progress has settled. */
+static bool slot_complete_locked(syncprof_chan *c, bool send, void *elem, struct wakeups *wk)
+{
+    uint64_t word = send ? word_of(c, elem) : 0;
+    struct slot_seen seen = { __atomic_load_n(&c->slot.h.state, __ATOMIC_SEQ_CST), 0 };
+    seen.v = slot_value(c); /* seq_cst above: after taking the lock, see "The slot" */
+    for (;;) {
+        if (seen.st == SLOT_CLAIMED) {
+            backoff();
+            seen = slot_look(c);
+            continue;
+        }
+        int r = slot_try_complete(c, send, elem, word, &seen, wk);
+        if (r != COMPLETE_RETRY)
+            return r == COMPLETE_DONE;
+    }
+}
+
+/* Close, under the lock (CTL_CLOSED set): the slot's owner, if any, is
+ * done with "closed". */
+static void slot_close_locked(syncprof_chan *c, struct wakeups *wk)
+{
+    uint64_t st = __atomic_load_n(&c->slot.h.state, __ATOMIC_SEQ_CST);
+    for (;;) {
+        if (st == SLOT_CLAIMED) {
+            backoff();
+            st = slot_state(c);
+            continue;
+        }
+        if (st < SLOT_RECV_WAITING || st > SLOT_SEND_SLEEPING)
+            return;
+        if (__atomic_compare_exchange_n(&c->slot.h.state, &st, SLOT_DONE_CLOSED, false,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
+            if (st == SLOT_RECV_SLEEPING || st == SLOT_SEND_SLEEPING)
+                wake_later(wk, slot_futex(c));
+            return;
+        }
+    }
+}
+
+enum { REG_OWNER, REG_RETRY, REG_SLOW };
+
+/*
+ * Takes the FREE slot (as seen) for a send or receive whose slot word
+ * (word_of) is word. REG_OWNER:
+ * the caller owns the slot (and may have been completed already);
+ * REG_RETRY: the slot changed meanwhile; REG_SLOW: the lock is held, a
+ * waiter is queued or the channel closed, and the registration was taken
+ * back.
+ */
+static int slot_register(syncprof_chan *c, bool send, uint64_t word, struct slot_seen seen)
+{
+    uint64_t waiting = slot_waiting(send);
+    if (SLOT_CAS16 || word == 0) {
+        if (!slot_cas(c, &seen, waiting, word))
+            return REG_RETRY;
+    } else {
+        /* Claim, fill, then show as waiting. */
+        if (!slot_cas(c, &seen, SLOT_CLAIMED, seen.v))
+            return REG_RETRY;
+        __atomic_store_n(&c->slot.h.value, word, __ATOMIC_RELAXED);
+        __atomic_store_n(&c->slot.h.state, waiting, __ATOMIC_SEQ_CST);
+    }
+    if (!(__atomic_load_n(&c->ctl, __ATOMIC_SEQ_CST) & (CTL_LOCKED | CTL_QUEUED | CTL_CLOSED)))
+        return REG_OWNER;
+    /* Take it back (through CLAIMED, so that the value is cleared before
+     * the slot is FREE), unless it was completed or closed meanwhile. */
+    seen = (struct slot_seen){ waiting, word };
+    if (!slot_cas(c, &seen, SLOT_CLAIMED, word))
+        return REG_OWNER;
+    slot_free(c);
+    return REG_SLOW;
 }
 
 /* ---- One operation with the lock held: done now, or EAGAIN ----------------- */
@@ -473,6 +840,10 @@ static int try_send_locked(syncprof_chan *c, const void *elem, bool *ok, struct 
     if (is_closed(c))
         return 0;
     if (c->cap == 0) {
+        if (slot_complete_locked(c, true, (void *)(uintptr_t)elem, wk)) {
+            *ok = true;
+            return 0;
+        }
         uint32_t prev;
         struct waiter *w = claim_first_locked(&c->recvq, &prev);
         if (!w)
@@ -499,6 +870,10 @@ static int try_recv_locked(syncprof_chan *c, void *out, bool *ok, struct wakeups
 {
     *ok = false;
     if (c->cap == 0) {
+        if (slot_complete_locked(c, false, out, wk)) {
+            *ok = true;
+            return 0;
+        }
         uint32_t prev;
         struct waiter *w = claim_first_locked(&c->sendq, &prev);
         if (w) {
@@ -573,14 +948,14 @@ struct observed {
 };
 
 /*
- * Waits for s: spins, then sleeps as a registered, profiled wait. true
- * when done, false when cancelled at the deadline.
+ * Spins until done(arg) (true), adapting this thread's spin length; false
+ * when the spin ran out.
  */
-static bool await(struct sel *s, const struct timespec *deadline, const struct observed *o)
+static inline bool spin_until(bool (*done)(const void *), const void *arg)
 {
     int spins = wait_spins;
     for (int i = 0; i < spins + SPIN_YIELD; i++) {
-        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SEL_DONE) {
+        if (done(arg)) {
             wait_spins = adapt(spins, true, SPIN_WAIT);
             return true;
         }
@@ -590,17 +965,133 @@ static bool await(struct sel *s, const struct timespec *deadline, const struct o
             sched_yield(); /* the other side may need this core */
     }
     wait_spins = adapt(spins, false, SPIN_WAIT);
-    int64_t start = sp_now_ns();
-    bool registered = !sp_in_profiler();
+    return false;
+}
+
+/* A sleep as the profiler sees it: registered in the wait table while it
+ * lasts, reported to the block profile when it ends. */
+struct observation {
     struct sp_waiter w;
-    if (registered)
-        sp_wait_begin(&w, o->object, o->reason, start);
-    bool done = sleep_until_done(s, deadline);
+    int64_t start;
+    bool registered;
+};
+
+static void observe_begin(struct observation *ob, const struct observed *o)
+{
+    ob->start = sp_now_ns();
+    ob->registered = !sp_in_profiler();
+    if (ob->registered)
+        sp_wait_begin(&ob->w, o->object, o->reason, ob->start);
+}
+
+static void observe_end(struct observation *ob, const struct observed *o)
+{
     int64_t end = sp_now_ns();
-    if (registered)
-        sp_wait_end(&w);
-    sp_block_event(o->object, end - start, o->leaf, o->caller);
+    if (ob->registered)
+        sp_wait_end(&ob->w);
+    sp_block_event(o->object, end - ob->start, o->leaf, o->caller);
+}
+
+static bool sel_done(const void *s)
+{
+    return __atomic_load_n(&((const struct sel *)s)->state, __ATOMIC_ACQUIRE) == SEL_DONE;
+}
+
+/*
+ * Waits for s: spins, then sleeps as a registered, profiled wait. true
+ * when done, false when cancelled at the deadline.
+ */
+static bool await(struct sel *s, const struct timespec *deadline, const struct observed *o)
+{
+    if (spin_until(sel_done, s))
+        return true;
+    struct observation ob;
+    observe_begin(&ob, o);
+    bool done = sleep_until_done(s, deadline);
+    observe_end(&ob, o);
     return done;
+}
+
+static bool slot_done(const void *c)
+{
+    return slot_state((syncprof_chan *)(uintptr_t)c) >= SLOT_DONE;
+}
+
+/* The slot's owner waits until it is done: SLOT_DONE or SLOT_DONE_CLOSED. */
+static uint64_t slot_await(syncprof_chan *c, bool send, const struct observed *o)
+{
+    if (!spin_until(slot_done, c)) {
+        int saved = errno;
+        uint64_t mine = slot_waiting(send);
+        struct observation ob;
+        observe_begin(&ob, o);
+        for (;;) {
+            uint64_t st = slot_state(c);
+            if (st >= SLOT_DONE)
+                break;
+            if (st == mine)
+                __atomic_compare_exchange_n(&c->slot.h.state, &st, mine + 1, false,
+                                            __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+            else if (st == mine + 1)
+                futex_wait_until(slot_futex(c), (uint32_t)st, NULL); /* woken, or it moved */
+            else
+                backoff(); /* CLAIMED: being completed */
+        }
+        observe_end(&ob, o);
+        errno = saved;
+    }
+    return slot_state(c);
+}
+
+#define HANDOFF_SLOW (-1)
+
+/*
+ * An unbuffered send or receive with no deadline, through the slot (see
+ * "The slot"): 0 done (*ok set for a receive), EPIPE when a send met close
+ * while it waited, or HANDOFF_SLOW when the locked path must do it: the
+ * lock is held, a waiter is queued, the channel is closed, or the slot
+ * stayed taken.
+ */
+static int handoff(syncprof_chan *c, bool send, void *elem, bool *ok, const struct observed *o)
+{
+    const uint64_t mine = slot_waiting(send);
+    const uint64_t word = word_of(c, send || !value_inline(c) ? elem : NULL);
+    /* First guess: a partner waits (a waiting receiver's value is 0). */
+    struct slot_seen seen = { slot_waiting(!send), 0 };
+    for (int tries = 0;; tries++) {
+        int r = slot_try_complete(c, send, elem, word, &seen, NULL);
+        if (r == COMPLETE_DONE) {
+            if (ok)
+                *ok = true;
+            return 0;
+        }
+        if (r == COMPLETE_RETRY)
+            continue;
+        if (seen.st == SLOT_FREE) {
+            int g = slot_register(c, send, word, seen);
+            if (g == REG_OWNER)
+                break;
+            if (g == REG_SLOW)
+                return HANDOFF_SLOW;
+        } else if (seen.st == mine || seen.st == mine + 1 || tries >= SPIN_SLOT) {
+            return HANDOFF_SLOW; /* queue behind our side, or stop waiting */
+        } else {
+            sp_cpu_relax(); /* DONE or CLAIMED: its owner or partner is at work */
+        }
+        seen = slot_look(c);
+    }
+    uint64_t st = slot_await(c, send, o);
+    size_t n = c->elem_size;
+    if (!send && st == SLOT_DONE && n && value_inline(c) && elem) {
+        uint64_t x = slot_value(c);
+        copy_value(elem, &x, n);
+    }
+    slot_free(c);
+    if (st == SLOT_DONE_CLOSED && !send)
+        zero(elem, n);
+    if (ok)
+        *ok = st == SLOT_DONE;
+    return st == SLOT_DONE || !send ? 0 : EPIPE;
 }
 
 /* ---- select ---------------------------------------------------------------- */
@@ -619,7 +1110,7 @@ static void lock_all(const syncprof_select_case *cases, const uint32_t *lockorde
     for (size_t i = 0; i < n; i++) {
         syncprof_chan *c = cases[lockorder[i]].chan;
         if (i == 0 || c != cases[lockorder[i - 1]].chan)
-            sp_spin_lock(&c->lock);
+            chan_lock(c);
     }
 }
 
@@ -628,7 +1119,7 @@ static void unlock_all(const syncprof_select_case *cases, const uint32_t *lockor
     for (size_t i = n; i-- > 0;) {
         syncprof_chan *c = cases[lockorder[i]].chan;
         if (i == 0 || c != cases[lockorder[i - 1]].chan)
-            sp_spin_unlock(&c->lock);
+            chan_unlock(c);
     }
 }
 
@@ -645,6 +1136,7 @@ static int select_space_init(struct select_space *sp, size_t n)
 {
     sp->heap = NULL;
     if (n <= STACK_CASES) {
+        sp->stack_order[0] = 0; /* order_cases fills the rest; this tells the compiler */
         sp->pollorder = sp->stack_order;
         sp->waiters = sp->stack_waiters;
     } else {
@@ -735,11 +1227,11 @@ static void unregister(struct waiter *ws, size_t m)
         bool first = k == 0 || c != ws[k - 1].chan;
         bool last = k + 1 == m || c != ws[k + 1].chan;
         if (first)
-            sp_spin_lock(&c->lock);
+            chan_lock(c);
         if (ws[k].queued)
             unlink_locked(queue_of(c, ws[k].send), &ws[k]);
         if (last)
-            sp_spin_unlock(&c->lock);
+            chan_unlock(c);
     }
 }
 
@@ -917,6 +1409,11 @@ SP_PUBLIC int syncprof_chan_send(syncprof_chan *c, const void *elem)
         int r = send_fast(c, elem, true);
         if (r != EAGAIN)
             return r;
+    } else {
+        struct observed o = { c, SP_WAIT_CHAN_SEND, LEAF(syncprof_chan_send), CALLER };
+        int r = handoff(c, true, (void *)(uintptr_t)elem, NULL, &o);
+        if (r != HANDOFF_SLOW)
+            return r;
     }
     return send_slow(c, elem, NULL, false, LEAF(syncprof_chan_send), CALLER);
 }
@@ -949,6 +1446,11 @@ SP_PUBLIC int syncprof_chan_recv(syncprof_chan *c, void *out, bool *ok)
         return EINVAL;
     if (c->cap && recv_fast(c, out, ok, true) == 0)
         return 0;
+    if (!c->cap) {
+        struct observed o = { c, SP_WAIT_CHAN_RECEIVE, LEAF(syncprof_chan_recv), CALLER };
+        if (handoff(c, false, out, ok, &o) == 0)
+            return 0;
+    }
     return recv_slow(c, out, ok, NULL, false, LEAF(syncprof_chan_recv), CALLER);
 }
 
@@ -1008,9 +1510,14 @@ SP_PUBLIC int syncprof_chan_free(syncprof_chan *c)
 {
     if (!c)
         return EINVAL;
-    sp_spin_lock(&c->lock);
-    bool busy = c->sendq.n || c->recvq.n;
-    sp_spin_unlock(&c->lock);
+    chan_lock(c);
+    /* A slot being completed, or whose owner is returning, is settled in
+     * a few instructions; a slot that waits makes the channel busy. */
+    uint64_t st;
+    while ((st = slot_state(c)) >= SLOT_CLAIMED)
+        sp_cpu_relax();
+    bool busy = c->sendq.n || c->recvq.n || st != SLOT_FREE;
+    chan_unlock(c);
     if (busy)
         return EBUSY;
     int saved = errno;
@@ -1027,11 +1534,14 @@ SP_PUBLIC int syncprof_chan_close(syncprof_chan *c)
         return EINVAL;
     struct wakeups wk = { 0 };
     int saved = errno;
-    sp_spin_lock(&c->lock);
+    chan_lock(c);
     uint64_t e = __atomic_fetch_or(&c->enq, 1, __ATOMIC_SEQ_CST);
     if (!(e & 1)) {
+        ctl_set_locked(c, CTL_CLOSED, true);
         if (c->cap)
             settle_locked(c, &wk); /* buffered values to waiting receivers first */
+        else
+            slot_close_locked(c, &wk);
         uint32_t prev;
         struct waiter *w;
         while ((w = claim_first_locked(&c->recvq, &prev)))
@@ -1039,7 +1549,7 @@ SP_PUBLIC int syncprof_chan_close(syncprof_chan *c)
         while ((w = claim_first_locked(&c->sendq, &prev)))
             finish_locked(&c->sendq, w, prev, false, &wk);
     }
-    sp_spin_unlock(&c->lock);
+    chan_unlock(c);
     wake_now(&wk);
     errno = saved;
     return (e & 1) ? EPIPE : 0;
