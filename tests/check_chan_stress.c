@@ -6,6 +6,9 @@
  *     and unbuffered, 1,000,000 messages in all (500,000 each way): every
  *     message is received exactly once;
  *   - the same through selects (each consumer selects over two channels);
+ *   - unbuffered again with plain, timed and non-blocking calls mixed on
+ *     both sides (a plain call may wait in the channel's slot, the others
+ *     queue or poll: the two ways must meet);
  *   - close while 8 receivers, then 8 senders, are blocked wakes all of them.
  *
  * Exit status 0 when everything holds, 1 with a message otherwise.
@@ -14,6 +17,7 @@
 #include <syncprof/syncprof.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -43,7 +47,61 @@ struct run {
     atomic_uchar *seen;      /* seen[id * per_producer + seq] */
     atomic_long received;
     int errors;
+    bool mixed;              /* plain, timed and try calls in turn */
 };
+
+/* A deadline far enough never to pass. */
+static struct timespec far_deadline(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += 3600;
+    return t;
+}
+
+/* Call i's send of v: plain, timed or non-blocking. A non-blocking call
+ * only meets a partner that waits, so after a few tries it blocks: with
+ * every thread polling, nobody would ever wait. */
+static int send_kind(syncprof_chan *c, const int64_t *v, int i, bool mixed)
+{
+    struct timespec far;
+    int e;
+    switch (mixed ? i % 3 : 0) {
+    case 1:
+        far = far_deadline();
+        return syncprof_chan_timedsend(c, v, &far);
+    case 2:
+        for (int k = 0; k < 20; k++) {
+            if ((e = syncprof_chan_trysend(c, v)) != EAGAIN)
+                return e;
+            sched_yield();
+        }
+        return syncprof_chan_send(c, v);
+    default:
+        return syncprof_chan_send(c, v);
+    }
+}
+
+/* Call i's receive, the same three ways. */
+static int recv_kind(syncprof_chan *c, int64_t *v, bool *ok, int i, bool mixed)
+{
+    struct timespec far;
+    int e;
+    switch (mixed ? i % 3 : 0) {
+    case 1:
+        far = far_deadline();
+        return syncprof_chan_timedrecv(c, v, ok, &far);
+    case 2:
+        for (int k = 0; k < 20; k++) {
+            if ((e = syncprof_chan_tryrecv(c, v, ok)) != EAGAIN)
+                return e;
+            sched_yield();
+        }
+        return syncprof_chan_recv(c, v, ok);
+    default:
+        return syncprof_chan_recv(c, v, ok);
+    }
+}
 
 struct worker {
     struct run *run;
@@ -57,7 +115,7 @@ static void *producer(void *arg)
     for (int i = 0; i < r->per_producer; i++) {
         int64_t v = (int64_t)w->id * r->per_producer + i;
         syncprof_chan *to = r->c2 && (i & 1) ? r->c2 : r->c;
-        if (syncprof_chan_send(to, &v) != 0)
+        if (send_kind(to, &v, i + w->id, r->mixed) != 0)
             __atomic_fetch_add(&r->errors, 1, __ATOMIC_RELAXED);
     }
     return NULL;
@@ -77,11 +135,12 @@ static void *consumer(void *arg)
     struct worker *w = arg;
     struct run *r = w->run;
     bool open1 = true, open2 = r->c2 != NULL;
-    while (open1 || open2) {
+    for (int i = w->id; open1 || open2; i++) {
         int64_t v;
         bool ok;
         if (!r->c2) {
-            syncprof_chan_recv(r->c, &v, &ok);
+            if (recv_kind(r->c, &v, &ok, i, r->mixed) != 0)
+                __atomic_fetch_add(&r->errors, 1, __ATOMIC_RELAXED);
             if (ok)
                 note(r, v);
             else
@@ -108,9 +167,9 @@ static void *consumer(void *arg)
     return NULL;
 }
 
-static void run_case(const char *name, size_t cap, bool with_select)
+static void run_case(const char *name, size_t cap, bool with_select, bool mixed)
 {
-    struct run r = { .per_producer = TOTAL / 2 / THREADS };
+    struct run r = { .per_producer = TOTAL / 2 / THREADS, .mixed = mixed };
     int64_t total = (int64_t)r.per_producer * THREADS;
     r.c = syncprof_chan_make(sizeof(int64_t), cap);
     r.c2 = with_select ? syncprof_chan_make(sizeof(int64_t), cap) : NULL;
@@ -201,10 +260,11 @@ static void close_case(size_t cap, bool senders)
 int main(void)
 {
     syncprof_set_block_profile_rate(10000); /* profiling on, as in use */
-    run_case("buffered cap 64", 64, false);
-    run_case("unbuffered", 0, false);
-    run_case("buffered cap 64, select", 64, true);
-    run_case("unbuffered, select", 0, true);
+    run_case("buffered cap 64", 64, false, false);
+    run_case("unbuffered", 0, false, false);
+    run_case("buffered cap 64, select", 64, true, false);
+    run_case("unbuffered, select", 0, true, false);
+    run_case("unbuffered, mixed calls", 0, false, true);
     for (int cap = 0; cap <= 4; cap += 4) {
         close_case((size_t)cap, false);
         close_case((size_t)cap, true);

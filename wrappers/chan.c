@@ -111,7 +111,7 @@
 #define RING_PAUSE 16
 #define SPIN_MIN 8
 /* Polls of a taken slot before an unbuffered operation queues instead. */
-#define SPIN_SLOT 64
+#define SPIN_SLOT 8
 
 /*
  * Spinning only pays when the other side runs on another core meanwhile.
@@ -1073,6 +1073,10 @@ static int handoff(syncprof_chan *c, bool send, void *elem, bool *ok, const stru
         if (r == COMPLETE_RETRY)
             continue;
         if (seen.st == SLOT_FREE) {
+            /* Queued waiters or the lock: the locked way, without first
+             * taking the slot only to give it back. */
+            if (__atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & (CTL_LOCKED | CTL_QUEUED | CTL_CLOSED))
+                return HANDOFF_SLOW;
             int g = slot_register(c, send, word, seen);
             if (g == REG_OWNER)
                 break;
