@@ -567,8 +567,9 @@ static void settle(syncprof_chan *c)
  * stores DONE); the owner, spinning on that line, reads the result and
  * frees the slot with two plain stores. So a hand-off moves one cache
  * line there and back, in one atomic operation on each side, and no
- * waiter's own line is involved: on 2 cores this halved the cost of an
- * unbuffered hand-off against queueing (docs/performance.md).
+ * waiter's own line is involved: on 2 cores this cut the cost of an
+ * unbuffered hand-off by about a third against queueing
+ * (docs/performance.md).
  *
  * Moves of the state:
  *   FREE -> WAITING: a registrant, by CAS (the value with it). It then
