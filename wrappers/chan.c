@@ -290,6 +290,8 @@ static void zero(void *out, size_t n)
 #define CTL_LOCKED 1u   /* the channel's lock: queues, close, select */
 #define CTL_QUEUED 2u   /* unbuffered: sendq or recvq is not empty */
 #define CTL_CLOSED 4u   /* closed (bit 0 of enq says it for the ring) */
+/* Any of these keeps a call out of the slot (see "The slot"). */
+#define CTL_NO_SLOT (CTL_LOCKED | CTL_QUEUED | CTL_CLOSED)
 
 /* Sets LOCKED with a seq_cst read-modify-write: see "The slot" for why a
  * lock holder's later look at the slot cannot miss a registration. */
@@ -826,7 +828,7 @@ static int slot_register(syncprof_chan *c, bool send, uint64_t word, struct slot
         __atomic_store_n(&c->slot.h.value, word, __ATOMIC_RELAXED);
         __atomic_store_n(&c->slot.h.state, waiting, __ATOMIC_SEQ_CST);
     }
-    if (!(__atomic_load_n(&c->ctl, __ATOMIC_SEQ_CST) & (CTL_LOCKED | CTL_QUEUED | CTL_CLOSED)))
+    if (!(__atomic_load_n(&c->ctl, __ATOMIC_SEQ_CST) & CTL_NO_SLOT))
         return REG_OWNER;
     /* Take it back (through CLAIMED, so that the value is cleared before
      * the slot is FREE), unless it was completed or closed meanwhile. */
@@ -1076,7 +1078,7 @@ static int handoff(syncprof_chan *c, bool send, void *elem, bool *ok, const stru
         if (seen.st == SLOT_FREE) {
             /* Queued waiters or the lock: the locked way, without first
              * taking the slot only to give it back. */
-            if (__atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & (CTL_LOCKED | CTL_QUEUED | CTL_CLOSED))
+            if (__atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & CTL_NO_SLOT)
                 return HANDOFF_SLOW;
             int g = slot_register(c, send, word, seen);
             if (g == REG_OWNER)
