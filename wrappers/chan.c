@@ -1064,8 +1064,14 @@ static int handoff(syncprof_chan *c, bool send, void *elem, bool *ok, const stru
 {
     const uint64_t mine = slot_waiting(send);
     const uint64_t word = word_of(c, send || !value_inline(c) ? elem : NULL);
-    /* First guess: a partner waits (a waiting receiver's value is 0). */
-    struct slot_seen seen = { slot_waiting(!send), 0 };
+    /* First guess, tried by CAS without a look: a sender finds a receiver
+     * waiting (whose value is 0), a receiver finds the slot free and takes
+     * it. A receiver cannot guess a waiting sender's value, and in a
+     * steady stream the consumer owns the slot in most hand-offs (about
+     * 80%, bench_chan); guessing a sender there cost a failed CAS per
+     * receive (unbuffered SPSC median 293 -> 195 ns). On that first try
+     * the flags are checked only after the registration (slot_register). */
+    struct slot_seen seen = { send ? SLOT_RECV_WAITING : SLOT_FREE, 0 };
     for (int tries = 0;; tries++) {
         int r = slot_try_complete(c, send, elem, word, &seen, NULL);
         if (r == COMPLETE_DONE) {
@@ -1078,7 +1084,7 @@ static int handoff(syncprof_chan *c, bool send, void *elem, bool *ok, const stru
         if (seen.st == SLOT_FREE) {
             /* Queued waiters or the lock: the locked way, without first
              * taking the slot only to give it back. */
-            if (__atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & CTL_NO_SLOT)
+            if (tries && (__atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & CTL_NO_SLOT))
                 return HANDOFF_SLOW;
             int g = slot_register(c, send, word, seen);
             if (g == REG_OWNER)
