@@ -9,10 +9,11 @@
  *   buffered_4p4c     capacity 128, 4 producers, 4 consumers
  *   buffered_spsc_profiled  buffered_spsc at block rate 10000 ns (ours only)
  *
- * Each figure is the best of ROUNDS runs (the machines are shared and
- * noisy). Usage: bench_chan [messages per run, default 2000000] [ours]
+ * Each workload runs ROUNDS times (the machines are shared and noisy).
+ * Usage: bench_chan [messages per run, default 2000000] [ours]
  * ("ours": skip the mutex+condvar baseline, reported as 0, for quick runs).
- * Output: one line per workload, "name ours_ns mutexcond_ns".
+ * Output: one line per workload, "name ours_best ours_median mutexcond_best",
+ * each after the "run name ns" lines of its rounds.
  */
 #include <syncprof/chan.h>
 #include <syncprof/syncprof.h>
@@ -222,17 +223,48 @@ static double run_pingpong(bool ours)
     return s * 1e9 / (double)n;
 }
 
-static double best(double (*fn)(bool, size_t, int), bool ours, size_t cap, int p)
+static int cmp_double(const void *a, const void *b)
 {
-    if (!ours && !baseline)
-        return 0;
-    double b = 1e30;
-    for (int r = 0; r < ROUNDS; r++) {
-        double x = fn(ours, cap, p);
-        if (x < b)
-            b = x;
-    }
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of n figures (sorts them). */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double lowest(const double *v, int n)
+{
+    double b = v[0];
+    for (int i = 1; i < n; i++)
+        b = v[i] < b ? v[i] : b;
     return b;
+}
+
+/*
+ * One workload's line: the best and the median of our rounds, the best of
+ * the baseline's (0 when skipped); before it, each of our rounds as
+ * "run <name> <ns>", which run_chan_bench.sh pools across processes.
+ */
+static void report(const char *name, double *ours, int n, double mutexcond)
+{
+    for (int i = 0; i < n; i++)
+        printf("run %s %.1f\n", name, ours[i]);
+    double b = lowest(ours, n);
+    printf("%-24s %10.1f %10.1f %12.1f\n", name, b, median(ours, n), mutexcond);
+}
+
+static void pc_workload(const char *name, size_t cap, int p)
+{
+    double ours[ROUNDS], mc[ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) {
+        ours[r] = run_pc(true, cap, p);
+        mc[r] = baseline ? run_pc(false, cap, p) : 0;
+    }
+    report(name, ours, ROUNDS, lowest(mc, ROUNDS));
 }
 
 int main(int argc, char **argv)
@@ -247,34 +279,28 @@ int main(int argc, char **argv)
     /* A warm-up round, as go test -bench makes one (b.N = 1 first): the
      * first run of a process is slower (thread start-up, the CPUs' clock). */
     run_pc(true, 128, 1);
-    printf("%-24s %10s %12s\n", "workload", "ours_ns", "mutexcond_ns");
-    printf("%-24s %10.1f %12.1f\n", "buffered_spsc", best(run_pc, true, 128, 1),
-           best(run_pc, false, 128, 1));
-    printf("%-24s %10.1f %12.1f\n", "unbuffered_spsc", best(run_pc, true, 0, 1),
-           best(run_pc, false, 0, 1));
-    double pp_ours = 1e30, pp_mc = 1e30;
+    printf("%-24s %10s %10s %12s\n", "workload", "ours_best", "ours_med", "mutexcond_ns");
+    pc_workload("buffered_spsc", 128, 1);
+    pc_workload("unbuffered_spsc", 0, 1);
+    double pp[ROUNDS], pp_mc[ROUNDS];
     for (int r = 0; r < ROUNDS; r++) {
-        double x = run_pingpong(true), y = baseline ? run_pingpong(false) : 0;
-        pp_ours = x < pp_ours ? x : pp_ours;
-        pp_mc = y < pp_mc ? y : pp_mc;
+        pp[r] = run_pingpong(true);
+        pp_mc[r] = baseline ? run_pingpong(false) : 0;
     }
-    printf("%-24s %10.1f %12.1f\n", "pingpong", pp_ours, pp_mc);
-    printf("%-24s %10.1f %12.1f\n", "buffered_4p4c", best(run_pc, true, 128, 4),
-           best(run_pc, false, 128, 4));
+    report("pingpong", pp, ROUNDS, lowest(pp_mc, ROUNDS));
+    pc_workload("buffered_4p4c", 128, 4);
 
-    /* profiling off and on, alternating rounds, best of each: more rounds,
-     * as the two differ by less than the machine's noise */
-    double off = 1e30, on = 1e30;
+    /* profiling off and on, alternating rounds: more rounds, as the two
+     * differ by less than the machine's noise */
+    double off[3 * ROUNDS], on[3 * ROUNDS];
     for (int r = 0; r < 3 * ROUNDS; r++) {
         syncprof_set_block_profile_rate(0);
-        double x = run_pc(true, 128, 1);
+        off[r] = run_pc(true, 128, 1);
         syncprof_set_block_profile_rate(10000);
-        double y = run_pc(true, 128, 1);
-        off = x < off ? x : off;
-        on = y < on ? y : on;
+        on[r] = run_pc(true, 128, 1);
     }
     syncprof_set_block_profile_rate(0);
-    printf("%-24s %10.1f %12s\n", "buffered_spsc_prof_off", off, "-");
-    printf("%-24s %10.1f %12s\n", "buffered_spsc_prof_on", on, "-");
+    report("buffered_spsc_prof_off", off, 3 * ROUNDS, 0);
+    report("buffered_spsc_prof_on", on, 3 * ROUNDS, 0);
     return 0;
 }

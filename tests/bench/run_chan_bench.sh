@@ -1,9 +1,11 @@
 #!/bin/sh
 # run_chan_bench.sh - syncprof channels, Go's channels and a mutex+condvar
 # bounded queue, side by side on the same machine, in ns per operation
-# (per round trip for pingpong). Each figure is the best of all runs: Go's
-# 20 (-count 10, twice), ours 10 (buffered_spsc: 40, with its profiling-off
-# rounds), the baseline's 5.
+# (per round trip for pingpong). Each side is given as the best and the
+# median of all its runs: Go's 20 (-count 10, twice), ours 10
+# (buffered_spsc: 40, with its profiling-off rounds); the baseline's best
+# of 5. The ratio of medians is the one to trust; the ratio of bests shows
+# what each side can do when the machine lets it.
 #
 # The two sides are run in turn, twice (ours, Go, ours, Go): on a shared
 # machine whose speed drifts over minutes, a drift then touches both.
@@ -26,28 +28,43 @@ for pass in 1 2; do
     (cd "$here/gochan" && go test -run '^$' -bench . -count 10) >>"$go_out"
 done
 
-# Best (lowest) Go ns/op per benchmark.
-gobest() {
-    awk -v name="Benchmark$1" '$1 ~ "^"name"(-[0-9]+)?$" { v = $3 + 0; if (best == "" || v < best) best = v }
-        END { print (best == "" ? "nan" : best) }' "$go_out"
+# The figures of one workload, one per line: Go's ns/op of Benchmark$1,
+# or ours from bench_chan's "run" lines of each name given.
+gofigs() {
+    awk -v name="Benchmark$1" '$1 ~ "^"name"(-[0-9]+)?$" { print $3 + 0 }' "$go_out"
 }
-# Best of ours (column 2) or of the baseline (column 3, runs that had one).
-col() {
-    awk -v w="$1" -v k="$2" '$1 == w && $k + 0 > 0 { v = $k + 0; if (best == "" || v < best) best = v }
+ourfigs() {
+    for w in "$@"; do awk -v w="$w" '$1 == "run" && $2 == w { print $3 + 0 }' "$ours"; done
+}
+# Best (lowest) and median of the figures on standard input: "best median".
+stats() {
+    sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "nan nan"; exit }
+        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        print v[1], m }'
+}
+# The baseline's best (column 4 of bench_chan's summary lines).
+baseline() {
+    awk -v w="$1" '$1 == w && $4 + 0 > 0 { v = $4 + 0; if (best == "" || v < best) best = v }
         END { print best }' "$ours"
 }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
-printf '%-24s %10s %10s %12s %10s\n' workload ours_ns go_ns mutexcond_ns ours/go
+printf '%-16s %9s %9s %6s   %9s %9s %6s   %12s\n' workload ours_best go_best ratio \
+    ours_med go_med ratio mutexcond_ns
 for pair in buffered_spsc:BufferedSPSC unbuffered_spsc:UnbufferedSPSC pingpong:PingPong \
             buffered_4p4c:Buffered4P4C; do
-    w=${pair%%:*} g=$(gobest "${pair#*:}")
-    o=$(col "$w" 2) m=$(col "$w" 3)
+    w=${pair%%:*}
     if [ "$w" = buffered_spsc ]; then # its profiling-off rounds are more runs of it
-        o=$(printf '%s\n%s\n' "$o" "$(col buffered_spsc_prof_off 2)" | sort -g | head -n 1)
+        set -- $(ourfigs buffered_spsc buffered_spsc_prof_off | stats)
+    else
+        set -- $(ourfigs "$w" | stats)
     fi
-    printf '%-24s %10s %10s %12s %10s\n' "$w" "$o" "$g" "$m" \
-        "$(awk -v o="$o" -v g="$g" 'BEGIN { printf "%.2f", o / g }')"
+    ob=$1 om=$2
+    set -- $(gofigs "${pair#*:}" | stats)
+    printf '%-16s %9s %9s %6s   %9s %9s %6s   %12s\n' "$w" "$ob" "$1" "$(ratio "$ob" "$1")" \
+        "$om" "$2" "$(ratio "$om" "$2")" "$(baseline "$w")"
 done
-off=$(col buffered_spsc_prof_off 2) on=$(col buffered_spsc_prof_on 2)
-printf '%-24s %10s\n%-24s %10s (on/off %s)\n' "buffered_spsc prof off" "$off" \
-    "buffered_spsc prof on" "$on" "$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.2f", a / b }')"
+set -- $(ourfigs buffered_spsc_prof_off | stats) $(ourfigs buffered_spsc_prof_on | stats)
+printf '%-16s off %s/%s ns, on %s/%s ns (best/median): on/off %s best, %s median\n' \
+    "buffered profiling" "$1" "$2" "$3" "$4" "$(ratio "$3" "$1")" "$(ratio "$4" "$2")"
