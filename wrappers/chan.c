@@ -340,9 +340,11 @@ static inline uint64_t *slot_seq(unsigned char *slot)
 /*
  * Puts the value at elem into the ring. RING_WOULD_BLOCK when it is full
  * (the decision is taken on a seq_cst load of deq, see the file comment),
- * RING_CLOSED when the channel is closed.
+ * RING_CLOSED when the channel is closed. With exact false, a look while
+ * spinning: RING_WOULD_BLOCK as soon as the next slot is not free, without
+ * reading deq, the receivers' line.
  */
-static inline enum ring_result ring_put(syncprof_chan *c, const void *elem)
+static inline enum ring_result ring_put(syncprof_chan *c, const void *elem, bool exact)
 {
     uint64_t e = __atomic_load_n(&c->enq, __ATOMIC_RELAXED);
     for (;;) {
@@ -364,6 +366,8 @@ static inline enum ring_result ring_put(syncprof_chan *c, const void *elem)
         if ((int64_t)(seq - 2 * pos) < 0) {
             /* The slot still holds the value of the previous lap: the ring is
              * full, or that value's receiver is copying it out. */
+            if (!exact)
+                return RING_WOULD_BLOCK;
             uint64_t d = __atomic_load_n(&c->deq, __ATOMIC_SEQ_CST);
             uint64_t e2 = __atomic_load_n(&c->enq, __ATOMIC_SEQ_CST);
             if (e2 == e && pos - d >= c->cap)
@@ -380,9 +384,11 @@ static inline enum ring_result ring_put(syncprof_chan *c, const void *elem)
 /*
  * Takes the oldest value out of the ring into out (NULL: dropped).
  * RING_WOULD_BLOCK when it is empty, RING_CLOSED when it is empty and the
- * channel closed (decided on a seq_cst load of enq).
+ * channel closed (decided on a seq_cst load of enq). With exact false, a
+ * look while spinning: RING_WOULD_BLOCK as soon as the next slot is not
+ * filled, without reading enq, the senders' line.
  */
-static inline enum ring_result ring_get(syncprof_chan *c, void *out)
+static inline enum ring_result ring_get(syncprof_chan *c, void *out, bool exact)
 {
     uint64_t pos = __atomic_load_n(&c->deq, __ATOMIC_RELAXED);
     for (;;) {
@@ -401,6 +407,8 @@ static inline enum ring_result ring_get(syncprof_chan *c, void *out)
         }
         if (dif < 0) {
             /* Not filled for this lap: empty, or its sender is copying in. */
+            if (!exact)
+                return RING_WOULD_BLOCK;
             uint64_t e = __atomic_load_n(&c->enq, __ATOMIC_SEQ_CST);
             uint64_t p2 = __atomic_load_n(&c->deq, __ATOMIC_RELAXED);
             if (p2 == pos && (e >> 1) == pos)
@@ -528,7 +536,7 @@ static void settle_locked(syncprof_chan *c, struct wakeups *wk)
         struct waiter *w;
         while (__atomic_load_n(&c->recvq.n, __ATOMIC_RELAXED) &&
                (w = claim_first_locked(&c->recvq, &prev))) {
-            if (ring_get(c, w->elem) != RING_OK) {
+            if (ring_get(c, w->elem, true) != RING_OK) {
                 unclaim(w, prev);
                 break;
             }
@@ -537,7 +545,7 @@ static void settle_locked(syncprof_chan *c, struct wakeups *wk)
         }
         while (__atomic_load_n(&c->sendq.n, __ATOMIC_RELAXED) &&
                (w = claim_first_locked(&c->sendq, &prev))) {
-            if (ring_put(c, w->elem) != RING_OK) {
+            if (ring_put(c, w->elem, true) != RING_OK) {
                 unclaim(w, prev);
                 break;
             }
@@ -862,7 +870,7 @@ static int try_send_locked(syncprof_chan *c, const void *elem, bool *ok, struct 
         *ok = true;
         return 0;
     }
-    enum ring_result r = ring_put(c, elem);
+    enum ring_result r = ring_put(c, elem, true);
     if (r == RING_WOULD_BLOCK)
         return EAGAIN;
     if (r == RING_OK) {
@@ -893,7 +901,7 @@ static int try_recv_locked(syncprof_chan *c, void *out, bool *ok, struct wakeups
         }
         return is_closed(c) ? 0 : EAGAIN;
     }
-    enum ring_result r = ring_get(c, out);
+    enum ring_result r = ring_get(c, out, true);
     if (r == RING_WOULD_BLOCK)
         return EAGAIN;
     if (r == RING_OK) {
@@ -1370,21 +1378,35 @@ static int recv_slow(syncprof_chan *c, void *out, bool *ok, const struct timespe
     return 0;
 }
 
-/* One ring operation and, if it would block and spin is set, more
- * attempts for as long as this thread's ring spin lasts. */
+/*
+ * One ring operation and, if it would block and spin is set, more looks
+ * for as long as this thread's ring spin lasts. The looks read only the
+ * next slot (and ctl, for a close): the exact decision, which reads the
+ * other side's position word and so takes its cache line away while it
+ * works, is made once, after the spin (buffered SPSC medians of 30
+ * alternating runs: 37.1 -> 34.8 ns, and 34.1 -> 30.5 ns with both ends
+ * on new threads).
+ */
 static inline enum ring_result ring_op(syncprof_chan *c, bool send, void *elem, bool spin)
 {
-    enum ring_result r = send ? ring_put(c, elem) : ring_get(c, elem);
-    if (r == RING_WOULD_BLOCK && spin) {
+    if (spin) {
         int spins = ring_spins;
-        for (int i = 0; r == RING_WOULD_BLOCK && i < spins; i++) {
-            for (int k = 0; k < RING_PAUSE; k++)
-                sp_cpu_relax();
-            r = send ? ring_put(c, elem) : ring_get(c, elem);
+        for (int i = 0; i <= spins; i++) {
+            if (i)
+                for (int k = 0; k < RING_PAUSE; k++)
+                    sp_cpu_relax();
+            enum ring_result r = send ? ring_put(c, elem, false) : ring_get(c, elem, false);
+            if (r != RING_WOULD_BLOCK) {
+                if (i)
+                    ring_spins = adapt(spins, true, SPIN_RING);
+                return r;
+            }
+            if (__atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & CTL_CLOSED)
+                break;
         }
-        ring_spins = adapt(spins, r != RING_WOULD_BLOCK, SPIN_RING);
+        ring_spins = adapt(spins, false, SPIN_RING);
     }
-    return r;
+    return send ? ring_put(c, elem, true) : ring_get(c, elem, true);
 }
 
 /* A buffered send without the lock: 0, EPIPE, or EAGAIN (full). Lets
