@@ -112,6 +112,7 @@
 #define SPIN_MIN 8
 /* Polls of a taken slot before an unbuffered operation queues instead. */
 #define SPIN_SLOT 8
+#define SPIN_SLOT_MIN 1
 
 /*
  * Spinning only pays when the other side runs on another core meanwhile.
@@ -123,12 +124,18 @@
  */
 static SP_TLS int wait_spins = SPIN_WAIT;
 static SP_TLS int ring_spins = SPIN_RING;
+static SP_TLS int slot_spins = SPIN_SLOT;
 
-static int adapt(int spins, bool worked, int max)
+static int adapt_within(int spins, bool worked, int min, int max)
 {
     if (worked)
         return spins * 2 > max ? max : spins * 2;
-    return spins / 2 < SPIN_MIN ? SPIN_MIN : spins / 2;
+    return spins / 2 < min ? min : spins / 2;
+}
+
+static int adapt(int spins, bool worked, int max)
+{
+    return adapt_within(spins, worked, SPIN_MIN, max);
 }
 
 /* One CAS for a slot's state and value together: x86-64 with cmpxchg16b
@@ -1080,9 +1087,15 @@ static int handoff(syncprof_chan *c, bool send, void *elem, bool *ok, const stru
      * receive (unbuffered SPSC median 293 -> 195 ns). On that first try
      * the flags are checked only after the registration (slot_register). */
     struct slot_seen seen = { send ? SLOT_RECV_WAITING : SLOT_FREE, 0 };
+    /* Polls of a slot taken by another hand-off adapt like the spins: with
+     * more threads than cores its owner is often not running, and polling
+     * only delays the queueing that would serve us. */
+    int polls = 0, max_polls = slot_spins;
     for (int tries = 0;; tries++) {
         int r = slot_try_complete(c, send, elem, word, &seen, NULL);
         if (r == COMPLETE_DONE) {
+            if (polls)
+                slot_spins = adapt_within(max_polls, true, SPIN_SLOT_MIN, SPIN_SLOT);
             if (ok)
                 *ok = true;
             return 0;
@@ -1095,12 +1108,18 @@ static int handoff(syncprof_chan *c, bool send, void *elem, bool *ok, const stru
             if (tries && (__atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & CTL_NO_SLOT))
                 return HANDOFF_SLOW;
             int g = slot_register(c, send, word, seen);
-            if (g == REG_OWNER)
-                break;
             if (g == REG_SLOW)
                 return HANDOFF_SLOW;
-        } else if (seen.st == mine || seen.st == mine + 1 || tries >= SPIN_SLOT) {
-            return HANDOFF_SLOW; /* queue behind our side, or stop waiting */
+            if (g == REG_OWNER) {
+                if (polls)
+                    slot_spins = adapt_within(max_polls, true, SPIN_SLOT_MIN, SPIN_SLOT);
+                break;
+            }
+        } else if (seen.st == mine || seen.st == mine + 1) {
+            return HANDOFF_SLOW; /* queue behind our side */
+        } else if (polls++ == max_polls) {
+            slot_spins = adapt_within(max_polls, false, SPIN_SLOT_MIN, SPIN_SLOT);
+            return HANDOFF_SLOW;
         } else {
             sp_cpu_relax(); /* DONE or CLAIMED: its owner or partner is at work */
         }
