@@ -301,17 +301,16 @@ static void zero(void *out, size_t n)
 #define CTL_NO_SLOT (CTL_LOCKED | CTL_QUEUED | CTL_CLOSED)
 
 /* Sets LOCKED with a seq_cst read-modify-write: see "The slot" for why a
- * lock holder's later look at the slot cannot miss a registration. */
+ * lock holder's later look at the slot cannot miss a registration. The
+ * lock is a bit of ctl, not an sp_spinlock, so that one word carries it
+ * with the flags that a hand-off through the slot reads. */
 static void chan_lock(syncprof_chan *c)
 {
     for (unsigned spins = 0;; spins++) {
         if (!(__atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & CTL_LOCKED) &&
             !(__atomic_fetch_or(&c->ctl, CTL_LOCKED, __ATOMIC_SEQ_CST) & CTL_LOCKED))
             return;
-        if (spins >= 64)
-            sched_yield();
-        else
-            sp_cpu_relax();
+        sp_spin_wait(spins);
     }
 }
 
