@@ -292,6 +292,17 @@ static void zero(void *out, size_t n)
         memset(out, 0, n);
 }
 
+/* memcpy without a call for the common sizes. */
+static inline void copy_value(void *dst, const void *src, size_t n)
+{
+    if (n == 8)
+        memcpy(dst, src, 8);
+    else if (n == 4)
+        memcpy(dst, src, 4);
+    else
+        memcpy(dst, src, n);
+}
+
 /* ---- The control word: the lock and the flags ---------------------------- */
 
 #define CTL_LOCKED 1u   /* the channel's lock: queues, close, select */
@@ -363,7 +374,7 @@ static inline enum ring_result ring_put(syncprof_chan *c, const void *elem, bool
             if (__atomic_compare_exchange_n(&c->enq, &e, e + 2, false, __ATOMIC_SEQ_CST,
                                             __ATOMIC_RELAXED)) {
                 if (c->elem_size)
-                    memcpy(s + 8, elem, c->elem_size);
+                    copy_value(s + 8, elem, c->elem_size);
                 __atomic_store_n(slot_seq(s), 2 * pos + 1, __ATOMIC_RELEASE);
                 return RING_OK;
             }
@@ -405,7 +416,7 @@ static inline enum ring_result ring_get(syncprof_chan *c, void *out, bool exact)
             if (__atomic_compare_exchange_n(&c->deq, &pos, pos + 1, false, __ATOMIC_SEQ_CST,
                                             __ATOMIC_RELAXED)) {
                 if (out && c->elem_size)
-                    memcpy(out, s + 8, c->elem_size);
+                    copy_value(out, s + 8, c->elem_size);
                 __atomic_store_n(slot_seq(s), 2 * (pos + c->cap), __ATOMIC_RELEASE);
                 return RING_OK;
             }
@@ -651,17 +662,6 @@ static inline void backoff(void)
 {
     for (int i = 0; i < 4; i++)
         sp_cpu_relax();
-}
-
-/* memcpy without a call for the common sizes. */
-static inline void copy_value(void *dst, const void *src, size_t n)
-{
-    if (n == 8)
-        memcpy(dst, src, 8);
-    else if (n == 4)
-        memcpy(dst, src, 4);
-    else
-        memcpy(dst, src, n);
 }
 
 /* The slot's word for the value at elem: the value itself, or its
