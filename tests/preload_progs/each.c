@@ -25,6 +25,7 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static pthread_barrier_t barrier;
 static sem_t sem;
 static int ready, failures;
+static int started; /* the waiter is about to call; atomic */
 
 static void check(int r, const char *what)
 {
@@ -139,6 +140,7 @@ NOINLINE static void release_sem(void) { check(sem_post(&sem), "sem_post"); }
 
 static void *waiter_main(void *arg)
 {
+    __atomic_store_n(&started, 1, __ATOMIC_RELEASE);
     ((void (*)(void))arg)();
     return NULL;
 }
@@ -187,8 +189,13 @@ static void run(const struct op *op)
 {
     pthread_t t;
     ready = 0;
+    started = 0;
     op->hold();
     check(pthread_create(&t, NULL, waiter_main, (void *)op->wait), "create");
+    /* The hold is timed from the waiter's start: on a loaded machine a
+     * new thread can take milliseconds to run. */
+    while (!__atomic_load_n(&started, __ATOMIC_ACQUIRE))
+        pause_ms(1);
     pause_ms(HOLD_MS);
     op->release();
     check(pthread_join(t, NULL), "join waiter");
