@@ -1,0 +1,233 @@
+/*
+ * bench_floor.c - what the machine allows a channel, measured beside ours:
+ *
+ *   line_round_trip   one cache line written in turn by two threads: the
+ *                     time for a write to reach the other core and back
+ *                     (an unbuffered hand-off needs at least one)
+ *   bare_ring         a bounded MPMC ring of the kind syncprof's buffered
+ *                     channel is (a sequence word per slot, a CAS to claim
+ *                     a position), one producer one consumer, capacity 128
+ *   bare_ring_plain   the same ring with plain stores for the claim: right
+ *                     only for one producer and one consumer, it shows
+ *                     what the claiming CAS costs
+ *   syncprof_buffered syncprof_chan, capacity 128, one producer one consumer
+ *
+ * Each round runs the four in turn, so that the machine's drift touches
+ * all of them; the figures are the median and best of ROUNDS rounds, in ns
+ * per message (per round trip for line_round_trip).
+ * Usage: bench_floor [messages per run, default 4000000]
+ */
+#include <syncprof/chan.h>
+#include <syncprof/syncprof.h>
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "spinlock.h"
+
+#define ROUNDS 9
+#define CAP 128
+
+static long messages = 4000000;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- A cache line written in turn ---- */
+
+static uint64_t line __attribute__((aligned(128)));
+
+static void *line_echo(void *arg)
+{
+    long n = *(long *)arg;
+    for (uint64_t i = 1; i <= (uint64_t)n; i++) {
+        while (__atomic_load_n(&line, __ATOMIC_ACQUIRE) != 2 * i - 1)
+            sp_cpu_relax();
+        __atomic_store_n(&line, 2 * i, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static double run_line(void)
+{
+    long n = messages / 10;
+    pthread_t t;
+    __atomic_store_n(&line, 0, __ATOMIC_RELAXED);
+    double t0 = now_s();
+    pthread_create(&t, NULL, line_echo, &n);
+    for (uint64_t i = 1; i <= (uint64_t)n; i++) {
+        __atomic_store_n(&line, 2 * i - 1, __ATOMIC_RELEASE);
+        while (__atomic_load_n(&line, __ATOMIC_ACQUIRE) != 2 * i)
+            sp_cpu_relax();
+    }
+    pthread_join(t, NULL);
+    return (now_s() - t0) * 1e9 / (double)n;
+}
+
+/* ---- The bare ring ---- */
+
+struct ring_slot {
+    uint64_t seq; /* pos: free for the lap of pos; pos + 1: holds its value */
+    int64_t value;
+};
+
+/* The two position words and the slots, each a cache line pair apart. */
+struct ring {
+    uint64_t enq __attribute__((aligned(128)));
+    uint64_t deq __attribute__((aligned(128)));
+    struct ring_slot slots[CAP] __attribute__((aligned(128)));
+    bool plain; /* claim with plain stores (one producer, one consumer only) */
+};
+
+static struct ring bare;
+
+/* Moves *pos on to pos + 1: a CAS, or a plain store in plain mode. */
+static bool claim(uint64_t *word, uint64_t *pos)
+{
+    if (bare.plain) {
+        __atomic_store_n(word, *pos + 1, __ATOMIC_RELAXED);
+        return true;
+    }
+    return __atomic_compare_exchange_n(word, pos, *pos + 1, false, __ATOMIC_SEQ_CST,
+                                       __ATOMIC_RELAXED);
+}
+
+/* Spins until the slot at pos is free, then fills it; as ring_put in
+ * wrappers/chan.c, looking again every 16 pauses when the ring is full. */
+static void bare_put(int64_t v)
+{
+    uint64_t pos = __atomic_load_n(&bare.enq, __ATOMIC_RELAXED);
+    for (;;) {
+        struct ring_slot *s = &bare.slots[pos % CAP];
+        if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == pos) {
+            if (claim(&bare.enq, &pos)) {
+                s->value = v;
+                __atomic_store_n(&s->seq, pos + 1, __ATOMIC_RELEASE);
+                return;
+            }
+            continue;
+        }
+        for (int k = 0; k < 16; k++)
+            sp_cpu_relax();
+        pos = __atomic_load_n(&bare.enq, __ATOMIC_RELAXED);
+    }
+}
+
+static int64_t bare_get(void)
+{
+    uint64_t pos = __atomic_load_n(&bare.deq, __ATOMIC_RELAXED);
+    for (;;) {
+        struct ring_slot *s = &bare.slots[pos % CAP];
+        if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == pos + 1) {
+            if (claim(&bare.deq, &pos)) {
+                int64_t v = s->value;
+                __atomic_store_n(&s->seq, pos + CAP, __ATOMIC_RELEASE);
+                return v;
+            }
+            continue;
+        }
+        for (int k = 0; k < 16; k++)
+            sp_cpu_relax();
+        pos = __atomic_load_n(&bare.deq, __ATOMIC_RELAXED);
+    }
+}
+
+static void *bare_consumer(void *arg)
+{
+    (void)arg;
+    int64_t sum = 0;
+    for (long i = 0; i < messages; i++)
+        sum += bare_get();
+    return (void *)(intptr_t)sum;
+}
+
+static double run_bare(bool plain)
+{
+    bare.enq = bare.deq = 0;
+    bare.plain = plain;
+    for (uint64_t i = 0; i < CAP; i++)
+        bare.slots[i].seq = i;
+    pthread_t t;
+    double t0 = now_s();
+    pthread_create(&t, NULL, bare_consumer, NULL);
+    for (long i = 0; i < messages; i++)
+        bare_put(i);
+    pthread_join(t, NULL);
+    return (now_s() - t0) * 1e9 / (double)messages;
+}
+
+static double run_bare_cas(void) { return run_bare(false); }
+static double run_bare_plain(void) { return run_bare(true); }
+
+/* ---- syncprof's buffered channel, the same way ---- */
+
+static void *chan_consumer(void *arg)
+{
+    syncprof_chan *c = arg;
+    int64_t v, sum = 0;
+    for (long i = 0; i < messages; i++) {
+        syncprof_chan_recv(c, &v, NULL);
+        sum += v;
+    }
+    return (void *)(intptr_t)sum;
+}
+
+static double run_chan(void)
+{
+    syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), CAP);
+    pthread_t t;
+    double t0 = now_s();
+    pthread_create(&t, NULL, chan_consumer, c);
+    for (long i = 0; i < messages; i++) {
+        int64_t v = i;
+        syncprof_chan_send(c, &v);
+    }
+    pthread_join(t, NULL);
+    double s = now_s() - t0;
+    syncprof_chan_free(c);
+    return s * 1e9 / (double)messages;
+}
+
+/* ---- Rounds ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        double (*run)(void);
+    } runs[] = {
+        { "line_round_trip", run_line },
+        { "bare_ring", run_bare_cas },
+        { "bare_ring_plain", run_bare_plain },
+        { "syncprof_buffered", run_chan },
+    };
+    enum { N = sizeof runs / sizeof runs[0] };
+    if (argc > 1)
+        messages = atol(argv[1]);
+    if (messages < 1000)
+        messages = 1000;
+    syncprof_set_block_profile_rate(0);
+    double ns[N][ROUNDS];
+    for (int r = 0; r < ROUNDS; r++)
+        for (int i = 0; i < N; i++)
+            ns[i][r] = runs[i].run();
+    printf("%-20s %10s %10s\n", "workload", "median_ns", "best_ns");
+    for (int i = 0; i < N; i++) {
+        qsort(ns[i], ROUNDS, sizeof(double), cmp_double);
+        printf("%-20s %10.1f %10.1f\n", runs[i].name, ns[i][ROUNDS / 2], ns[i][0]);
+    }
+    return 0;
+}
