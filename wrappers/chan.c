@@ -978,7 +978,8 @@ static inline bool spin_until(bool (*done)(const void *), const void *arg)
     int spins = wait_spins;
     for (int i = 0; i < spins + SPIN_YIELD; i++) {
         if (done(arg)) {
-            wait_spins = adapt(spins, true, SPIN_WAIT);
+            /* done only after a yield: the spin did not pay, the yield did */
+            wait_spins = adapt(spins, i <= spins, SPIN_WAIT);
             return true;
         }
         if (i < spins)
