@@ -1066,19 +1066,25 @@ static uint64_t slot_await(syncprof_chan *c, bool send, const struct observed *o
     return slot_state(c);
 }
 
-#define HANDOFF_SLOW (-1)
+enum { ENTER_DONE, ENTER_OWNER, ENTER_SLOW };
+
+/* This thread's polls of a taken slot ended: in success (the slot came
+ * free or its partner came) or not. */
+static inline void slot_polls_ended(int max_polls, bool paid)
+{
+    slot_spins = adapt_within(max_polls, paid, SPIN_SLOT_MIN, SPIN_SLOT);
+}
 
 /*
- * An unbuffered send or receive with no deadline, through the slot (see
- * "The slot"): 0 done (*ok set for a receive), EPIPE when a send met close
- * while it waited, or HANDOFF_SLOW when the locked path must do it: the
- * lock is held, a waiter is queued, the channel is closed, or the slot
- * stayed taken.
+ * The way into the slot for a plain unbuffered send or receive whose slot
+ * word is word: ENTER_DONE, a partner waiting there was completed;
+ * ENTER_OWNER, the caller took the slot and must wait in it (slot_own);
+ * ENTER_SLOW, the locked path must do it: the lock is held, a waiter is
+ * queued, the channel is closed, or the slot stayed taken.
  */
-static int handoff(syncprof_chan *c, bool send, void *elem, bool *ok, const struct observed *o)
+static inline int slot_enter(syncprof_chan *c, bool send, void *elem, uint64_t word)
 {
     const uint64_t mine = slot_waiting(send);
-    const uint64_t word = word_of(c, send || !value_inline(c) ? elem : NULL);
     /* First guess, tried by CAS without a look: a sender finds a receiver
      * waiting (whose value is 0), a receiver finds the slot free and takes
      * it. A receiver cannot guess a waiting sender's value, and in a
@@ -1095,10 +1101,8 @@ static int handoff(syncprof_chan *c, bool send, void *elem, bool *ok, const stru
         int r = slot_try_complete(c, send, elem, word, &seen, NULL);
         if (r == COMPLETE_DONE) {
             if (polls)
-                slot_spins = adapt_within(max_polls, true, SPIN_SLOT_MIN, SPIN_SLOT);
-            if (ok)
-                *ok = true;
-            return 0;
+                slot_polls_ended(max_polls, true);
+            return ENTER_DONE;
         }
         if (r == COMPLETE_RETRY)
             continue;
@@ -1106,25 +1110,33 @@ static int handoff(syncprof_chan *c, bool send, void *elem, bool *ok, const stru
             /* Queued waiters or the lock: the locked way, without first
              * taking the slot only to give it back. */
             if (tries && (__atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & CTL_NO_SLOT))
-                return HANDOFF_SLOW;
+                return ENTER_SLOW;
             int g = slot_register(c, send, word, seen);
             if (g == REG_SLOW)
-                return HANDOFF_SLOW;
+                return ENTER_SLOW;
             if (g == REG_OWNER) {
                 if (polls)
-                    slot_spins = adapt_within(max_polls, true, SPIN_SLOT_MIN, SPIN_SLOT);
-                break;
+                    slot_polls_ended(max_polls, true);
+                return ENTER_OWNER;
             }
         } else if (seen.st == mine || seen.st == mine + 1) {
-            return HANDOFF_SLOW; /* queue behind our side */
+            return ENTER_SLOW; /* queue behind our side */
         } else if (polls++ == max_polls) {
-            slot_spins = adapt_within(max_polls, false, SPIN_SLOT_MIN, SPIN_SLOT);
-            return HANDOFF_SLOW;
+            slot_polls_ended(max_polls, false);
+            return ENTER_SLOW;
         } else {
             sp_cpu_relax(); /* DONE or CLAIMED: its owner or partner is at work */
         }
         seen = slot_look(c);
     }
+}
+
+/* The slot's owner: waits until a partner or close completes it, takes
+ * the result and frees the slot. 0 (*ok set for a receive) or EPIPE for a
+ * send that met close. */
+static inline int slot_own(syncprof_chan *c, bool send, void *elem, bool *ok,
+                           const struct observed *o)
+{
     uint64_t st = slot_await(c, send, o);
     size_t n = c->elem_size;
     if (!send && st == SLOT_DONE && n && value_inline(c) && elem) {
@@ -1137,6 +1149,28 @@ static int handoff(syncprof_chan *c, bool send, void *elem, bool *ok, const stru
     if (ok)
         *ok = st == SLOT_DONE;
     return st == SLOT_DONE || !send ? 0 : EPIPE;
+}
+
+#define HANDOFF_SLOW (-1)
+
+/*
+ * An unbuffered send or receive with no deadline, through the slot (see
+ * "The slot"): 0 done (*ok set for a receive), EPIPE when a send met close
+ * while it waited, or HANDOFF_SLOW when the locked path must do it.
+ */
+static int handoff(syncprof_chan *c, bool send, void *elem, bool *ok, const struct observed *o)
+{
+    const uint64_t word = word_of(c, send || !value_inline(c) ? elem : NULL);
+    switch (slot_enter(c, send, elem, word)) {
+    case ENTER_DONE:
+        if (ok)
+            *ok = true;
+        return 0;
+    case ENTER_OWNER:
+        return slot_own(c, send, elem, ok, o);
+    default:
+        return HANDOFF_SLOW;
+    }
 }
 
 /* ---- select ---------------------------------------------------------------- */
