@@ -116,26 +116,22 @@
 
 /*
  * Spinning only pays when the other side runs on another core meanwhile.
- * Each thread adapts its two spin lengths, as glibc's adaptive mutexes do:
- * a spin that ended in success doubles the next one (up to the maximum), a
- * spin that ended in sleeping anyway halves it, so on a machine whose
- * cores are busy the threads soon stop burning the time their partner
- * needs.
+ * Each thread adapts its three spin lengths (a waiter's, a ring poller's,
+ * a taken slot's poller's), as glibc's adaptive mutexes do: a spin that
+ * ended in success doubles the next one (up to the maximum), a spin that
+ * ended in sleeping (or yielding, or queueing) anyway halves it, so on a
+ * machine whose cores are busy the threads soon stop burning the time
+ * their partner needs.
  */
 static SP_TLS int wait_spins = SPIN_WAIT;
 static SP_TLS int ring_spins = SPIN_RING;
 static SP_TLS int slot_spins = SPIN_SLOT;
 
-static int adapt_within(int spins, bool worked, int min, int max)
+static int adapt(int spins, bool worked, int min, int max)
 {
     if (worked)
         return spins * 2 > max ? max : spins * 2;
     return spins / 2 < min ? min : spins / 2;
-}
-
-static int adapt(int spins, bool worked, int max)
-{
-    return adapt_within(spins, worked, SPIN_MIN, max);
 }
 
 /* One CAS for a slot's state and value together: x86-64 with cmpxchg16b
@@ -979,7 +975,7 @@ static inline bool spin_until(bool (*done)(const void *), const void *arg)
     for (int i = 0; i < spins + SPIN_YIELD; i++) {
         if (done(arg)) {
             /* done only after a yield: the spin did not pay, the yield did */
-            wait_spins = adapt(spins, i <= spins, SPIN_WAIT);
+            wait_spins = adapt(spins, i <= spins, SPIN_MIN, SPIN_WAIT);
             return true;
         }
         if (i < spins)
@@ -987,7 +983,7 @@ static inline bool spin_until(bool (*done)(const void *), const void *arg)
         else
             sched_yield(); /* the other side may need this core */
     }
-    wait_spins = adapt(spins, false, SPIN_WAIT);
+    wait_spins = adapt(spins, false, SPIN_MIN, SPIN_WAIT);
     return false;
 }
 
@@ -1072,7 +1068,7 @@ enum { ENTER_DONE, ENTER_OWNER, ENTER_SLOW };
  * free or its partner came) or not. */
 static inline void slot_polls_ended(int max_polls, bool paid)
 {
-    slot_spins = adapt_within(max_polls, paid, SPIN_SLOT_MIN, SPIN_SLOT);
+    slot_spins = adapt(max_polls, paid, SPIN_SLOT_MIN, SPIN_SLOT);
 }
 
 /*
@@ -1451,13 +1447,13 @@ static inline enum ring_result ring_op(syncprof_chan *c, bool send, void *elem, 
             enum ring_result r = send ? ring_put(c, elem, false) : ring_get(c, elem, false);
             if (r != RING_WOULD_BLOCK) {
                 if (i)
-                    ring_spins = adapt(spins, true, SPIN_RING);
+                    ring_spins = adapt(spins, true, SPIN_MIN, SPIN_RING);
                 return r;
             }
             if (__atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & CTL_CLOSED)
                 break;
         }
-        ring_spins = adapt(spins, false, SPIN_RING);
+        ring_spins = adapt(spins, false, SPIN_MIN, SPIN_RING);
     }
     return send ? ring_put(c, elem, true) : ring_get(c, elem, true);
 }
