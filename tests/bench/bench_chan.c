@@ -26,17 +26,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_stats.h"
+
 #define ROUNDS 5
 
 static long messages = 2000000;
 static bool baseline = true;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---- The baseline: a bounded queue under one mutex and two condvars ---- */
 
@@ -189,7 +184,7 @@ static double run_pc(bool ours, size_t cap, int p)
     /* the baseline is 10 to 50 times slower: a tenth of the messages */
     struct job j = { &q, NULL, (ours ? messages : messages / 10) / p };
     pthread_t tp[8], tc[8];
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (int i = 0; i < p; i++) {
         pthread_create(&tc[i], NULL, consumer, &j);
         pthread_create(&tp[i], NULL, producer, &j);
@@ -198,7 +193,7 @@ static double run_pc(bool ours, size_t cap, int p)
         pthread_join(tp[i], NULL);
         pthread_join(tc[i], NULL);
     }
-    double t = now_s() - t0;
+    double t = bench_now_s() - t0;
     q_free(&q);
     return t * 1e9 / (double)(j.n * p);
 }
@@ -210,38 +205,17 @@ static double run_pingpong(bool ours)
     long n = ours ? messages / 10 : messages / 100;
     struct job j = { &a, &b, n };
     pthread_t t;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     pthread_create(&t, NULL, echo, &j);
     for (long i = 0; i < n; i++) {
         q_send(&a, i);
         q_recv(&b);
     }
     pthread_join(t, NULL);
-    double s = now_s() - t0;
+    double s = bench_now_s() - t0;
     q_free(&a);
     q_free(&b);
     return s * 1e9 / (double)n;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of n figures (sorts them). */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static double lowest(const double *v, int n)
-{
-    double b = v[0];
-    for (int i = 1; i < n; i++)
-        b = v[i] < b ? v[i] : b;
-    return b;
 }
 
 /*
@@ -253,8 +227,8 @@ static void report(const char *name, double *ours, int n, double mutexcond)
 {
     for (int i = 0; i < n; i++)
         printf("run %s %.1f\n", name, ours[i]);
-    double b = lowest(ours, n);
-    printf("%-24s %10.1f %10.1f %12.1f\n", name, b, median(ours, n), mutexcond);
+    double b = bench_lowest(ours, n);
+    printf("%-24s %10.1f %10.1f %12.1f\n", name, b, bench_median(ours, n), mutexcond);
 }
 
 static void pc_workload(const char *name, size_t cap, int p)
@@ -264,7 +238,7 @@ static void pc_workload(const char *name, size_t cap, int p)
         ours[r] = run_pc(true, cap, p);
         mc[r] = baseline ? run_pc(false, cap, p) : 0;
     }
-    report(name, ours, ROUNDS, lowest(mc, ROUNDS));
+    report(name, ours, ROUNDS, bench_lowest(mc, ROUNDS));
 }
 
 int main(int argc, char **argv)
@@ -287,7 +261,7 @@ int main(int argc, char **argv)
         pp[r] = run_pingpong(true);
         pp_mc[r] = baseline ? run_pingpong(false) : 0;
     }
-    report("pingpong", pp, ROUNDS, lowest(pp_mc, ROUNDS));
+    report("pingpong", pp, ROUNDS, bench_lowest(pp_mc, ROUNDS));
     pc_workload("buffered_4p4c", 128, 4);
 
     /* profiling off and on, alternating rounds: more rounds, as the two

@@ -26,19 +26,13 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_stats.h"
 #include "spinlock.h"
 
 #define ROUNDS 9
 #define CAP 128
 
 static long messages = 4000000;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---- A cache line written in turn ---- */
 
@@ -60,7 +54,7 @@ static double run_line(void)
     long n = messages / 10;
     pthread_t t;
     __atomic_store_n(&line, 0, __ATOMIC_RELAXED);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     pthread_create(&t, NULL, line_echo, &n);
     for (uint64_t i = 1; i <= (uint64_t)n; i++) {
         __atomic_store_n(&line, 2 * i - 1, __ATOMIC_RELEASE);
@@ -68,7 +62,7 @@ static double run_line(void)
             sp_cpu_relax();
     }
     pthread_join(t, NULL);
-    return (now_s() - t0) * 1e9 / (double)n;
+    return (bench_now_s() - t0) * 1e9 / (double)n;
 }
 
 /* ---- The bare ring ---- */
@@ -155,12 +149,12 @@ static double run_bare(bool plain)
     for (uint64_t i = 0; i < CAP; i++)
         bare.slots[i].seq = i;
     pthread_t t;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     pthread_create(&t, NULL, bare_consumer, NULL);
     for (long i = 0; i < messages; i++)
         bare_put(i);
     pthread_join(t, NULL);
-    return (now_s() - t0) * 1e9 / (double)messages;
+    return (bench_now_s() - t0) * 1e9 / (double)messages;
 }
 
 static double run_bare_cas(void) { return run_bare(false); }
@@ -183,25 +177,19 @@ static double run_chan(void)
 {
     syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), CAP);
     pthread_t t;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     pthread_create(&t, NULL, chan_consumer, c);
     for (long i = 0; i < messages; i++) {
         int64_t v = i;
         syncprof_chan_send(c, &v);
     }
     pthread_join(t, NULL);
-    double s = now_s() - t0;
+    double s = bench_now_s() - t0;
     syncprof_chan_free(c);
     return s * 1e9 / (double)messages;
 }
 
 /* ---- Rounds ---- */
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv)
 {
@@ -225,9 +213,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < N; i++)
             ns[i][r] = runs[i].run();
     printf("%-20s %10s %10s\n", "workload", "median_ns", "best_ns");
-    for (int i = 0; i < N; i++) {
-        qsort(ns[i], ROUNDS, sizeof(double), cmp_double);
-        printf("%-20s %10.1f %10.1f\n", runs[i].name, ns[i][ROUNDS / 2], ns[i][0]);
-    }
+    for (int i = 0; i < N; i++)
+        printf("%-20s %10.1f %10.1f\n", runs[i].name, bench_median(ns[i], ROUNDS),
+               bench_lowest(ns[i], ROUNDS));
     return 0;
 }
