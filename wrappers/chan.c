@@ -222,11 +222,14 @@ struct syncprof_chan {
     uint64_t enq __attribute__((aligned(64)));  /* (next send position << 1) | closed; atomic */
     uint64_t deq __attribute__((aligned(64)));  /* next receive position; atomic */
 
-    /* The control line: the lock, the flags and the hand-off slot. */
+    /* The control line: the flags and the hand-off slot. */
     uint32_t ctl __attribute__((aligned(64)));  /* CTL_* bits; atomic */
     struct slot slot;         /* see "The slot" */
 
-    struct queue sendq __attribute__((aligned(64)));  /* blocked senders; under lock */
+    /* The lock and what it guards, on a line of their own: a lock holder
+     * under contention works on one line, as in Go's hchan. */
+    sp_spinlock lock __attribute__((aligned(64)));
+    struct queue sendq;       /* blocked senders; under lock */
     struct queue recvq;       /* blocked receivers; under lock */
 };
 
@@ -299,33 +302,31 @@ static inline void copy_value(void *dst, const void *src, size_t n)
         memcpy(dst, src, n);
 }
 
-/* ---- The control word: the lock and the flags ---------------------------- */
+/* ---- The lock and the flags ----------------------------------------------- */
 
-#define CTL_LOCKED 1u   /* the channel's lock: queues, close, select */
 #define CTL_QUEUED 2u   /* unbuffered: sendq or recvq is not empty */
 #define CTL_CLOSED 4u   /* closed (bit 0 of enq says it for the ring) */
-/* Any of these keeps a call out of the slot (see "The slot"). */
-#define CTL_NO_SLOT (CTL_LOCKED | CTL_QUEUED | CTL_CLOSED)
 
-/* Sets LOCKED with a seq_cst read-modify-write: see "The slot" for why a
- * lock holder's later look at the slot cannot miss a registration. The
- * lock is a bit of ctl, not an sp_spinlock, so that one word carries it
- * with the flags that a hand-off through the slot reads. */
+/* The channel's lock, for queues, close and select. Taking it is seq_cst:
+ * see "The slot" for why a lock holder's later look at the slot cannot
+ * miss a registration. */
 static void chan_lock(syncprof_chan *c)
 {
-    for (unsigned spins = 0;; spins++) {
-        if (!(__atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & CTL_LOCKED) &&
-            !(__atomic_fetch_or(&c->ctl, CTL_LOCKED, __ATOMIC_SEQ_CST) & CTL_LOCKED))
-            return;
-        sp_spin_wait(spins);
-    }
+    sp_spin_lock(&c->lock);
 }
 
-/* The other bits change only under the lock: a store suffices. */
 static void chan_unlock(syncprof_chan *c)
 {
-    __atomic_store_n(&c->ctl, __atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & ~CTL_LOCKED,
-                     __ATOMIC_RELEASE);
+    sp_spin_unlock(&c->lock);
+}
+
+/* Whether a call must keep out of the slot (see "The slot"): the lock is
+ * held, a waiter is queued, or the channel is closed. The lock is read
+ * first: a holder that queued a waiter set CTL_QUEUED before it let go. */
+static bool no_slot(syncprof_chan *c)
+{
+    return sp_spin_is_locked(&c->lock) ||
+           (__atomic_load_n(&c->ctl, __ATOMIC_SEQ_CST) & (CTL_QUEUED | CTL_CLOSED));
 }
 
 /* Sets or clears flag bits, under the lock. */
@@ -596,13 +597,13 @@ static void settle(syncprof_chan *c)
  *
  * Moves of the state:
  *   FREE -> WAITING: a registrant, by CAS (the value with it). It then
- *     reads ctl and, if the lock is held, a waiter queued or the channel
- *     closed, takes the registration back (a CAS to FREE; if that fails
- *     the slot was completed or closed meanwhile, and it is the owner)
- *     and goes the locked way, which queues. Its CAS and a lock holder's
- *     setting of CTL_LOCKED are both seq_cst, and each then looks at the
- *     other's word (Dekker): a lock holder that found no registration is
- *     seen by the registrant. So the slot is kept only while no waiter is
+ *     reads the lock and ctl and, if the lock is held, a waiter queued or
+ *     the channel closed (no_slot), takes the registration back (a CAS to
+ *     FREE; if that fails the slot was completed or closed meanwhile, and
+ *     it is the owner) and goes the locked way, which queues. Its CAS and
+ *     a lock holder's taking of the lock are both seq_cst, and each then
+ *     looks at the other's word (Dekker): a lock holder that found no
+ *     registration is seen by the registrant. So the slot is kept only while no waiter is
  *     queued: its owner is older than every queued waiter of its side, and
  *     partners, who look in the slot before the queues, keep Go's order.
  *   WAITING <-> SLEEPING: the owner, by CAS.
@@ -838,7 +839,7 @@ static int slot_register(syncprof_chan *c, bool send, uint64_t word, struct slot
         __atomic_store_n(&c->slot.h.value, word, __ATOMIC_RELAXED);
         __atomic_store_n(&c->slot.h.state, waiting, __ATOMIC_SEQ_CST);
     }
-    if (!(__atomic_load_n(&c->ctl, __ATOMIC_SEQ_CST) & CTL_NO_SLOT))
+    if (!no_slot(c))
         return REG_OWNER;
     /* Take it back (through CLAIMED, so that the value is cleared before
      * the slot is FREE), unless it was completed or closed meanwhile. */
@@ -1105,7 +1106,7 @@ static inline int slot_enter(syncprof_chan *c, bool send, void *elem, uint64_t w
         if (seen.st == SLOT_FREE) {
             /* Queued waiters or the lock: the locked way, without first
              * taking the slot only to give it back. */
-            if (tries && (__atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & CTL_NO_SLOT))
+            if (tries && no_slot(c))
                 return ENTER_SLOW;
             int g = slot_register(c, send, word, seen);
             if (g == REG_SLOW)
