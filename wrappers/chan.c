@@ -19,7 +19,7 @@
  *     the operation, who copies the value directly to or from the waiter
  *     (unbuffered hand-off) or between the ring and the waiter (buffered).
  *   - the slot (unbuffered channels only): one waiting plain send or
- *     receive, its state and value on the control line, completed by its
+ *     receive, its state and value on the slot's line, completed by its
  *     partner with one CAS and no lock while nobody is queued (see "The
  *     slot" below). It is what makes an unbuffered hand-off cheap.
  *
@@ -68,8 +68,8 @@
  * the first non-NULL channel of the cases, or the case array when there is
  * none), sleeps on the sel's (or the slot's) futex word and, when woken, reports the sleep
  * to sp_block_event. Operations that never sleep read no clock and record
- * nothing. The library's internal synchronisation is atomics, the lock
- * bit of ctl and futexes, never pthread locks.
+ * nothing. The library's internal synchronisation is atomics, the
+ * channel's spinlock and futexes, never pthread locks.
  *
  * Errno is preserved by every function here.
  */
@@ -222,8 +222,9 @@ struct syncprof_chan {
     uint64_t enq __attribute__((aligned(64)));  /* (next send position << 1) | closed; atomic */
     uint64_t deq __attribute__((aligned(64)));  /* next receive position; atomic */
 
-    /* The control line: the flags and the hand-off slot. */
-    uint32_t ctl __attribute__((aligned(64)));  /* CTL_* bits; atomic */
+    /* The slot's line: the closed flag, which the slot's registrants and
+     * a spinning ring operation read, and the hand-off slot. */
+    uint32_t closed __attribute__((aligned(64)));  /* 1 once closed (under the lock); atomic */
     struct slot slot;         /* see "The slot" */
 
     /* The lock and what it guards, on a line of their own: a lock holder
@@ -302,10 +303,7 @@ static inline void copy_value(void *dst, const void *src, size_t n)
         memcpy(dst, src, n);
 }
 
-/* ---- The lock and the flags ----------------------------------------------- */
-
-#define CTL_QUEUED 2u   /* unbuffered: sendq or recvq is not empty */
-#define CTL_CLOSED 4u   /* closed (bit 0 of enq says it for the ring) */
+/* ---- The lock ---------------------------------------------------------------- */
 
 /* The channel's lock, for queues, close and select. Taking it is seq_cst:
  * see "The slot" for why a lock holder's later look at the slot cannot
@@ -322,18 +320,14 @@ static void chan_unlock(syncprof_chan *c)
 
 /* Whether a call must keep out of the slot (see "The slot"): the lock is
  * held, a waiter is queued, or the channel is closed. The lock is read
- * first: a holder that queued a waiter set CTL_QUEUED before it let go. */
+ * first, with acquire: a holder that queued a waiter or closed the channel
+ * did so before it let go, so a free lock shows what it did. The counts
+ * and the lock share a line. */
 static bool no_slot(syncprof_chan *c)
 {
-    return sp_spin_is_locked(&c->lock) ||
-           (__atomic_load_n(&c->ctl, __ATOMIC_SEQ_CST) & (CTL_QUEUED | CTL_CLOSED));
-}
-
-/* Sets or clears flag bits, under the lock. */
-static void ctl_set_locked(syncprof_chan *c, uint32_t bits, bool on)
-{
-    uint32_t w = __atomic_load_n(&c->ctl, __ATOMIC_RELAXED);
-    __atomic_store_n(&c->ctl, on ? w | bits : w & ~bits, __ATOMIC_SEQ_CST);
+    return sp_spin_is_locked(&c->lock) || __atomic_load_n(&c->sendq.n, __ATOMIC_RELAXED) ||
+           __atomic_load_n(&c->recvq.n, __ATOMIC_RELAXED) ||
+           __atomic_load_n(&c->closed, __ATOMIC_RELAXED);
 }
 
 /* ---- The ring (buffered channels), lock-free ----------------------------- */
@@ -438,19 +432,6 @@ static inline enum ring_result ring_get(syncprof_chan *c, void *out, bool exact)
 
 /* ---- Waiter queues (under the channel's lock) ------------------------------ */
 
-/* Unbuffered: CTL_QUEUED says whether any waiter is queued, so that a
- * hand-off through the slot never passes one (see "The slot"). */
-static void update_queued_locked(syncprof_chan *c)
-{
-    if (c->cap)
-        return;
-    bool any = __atomic_load_n(&c->sendq.n, __ATOMIC_RELAXED) ||
-               __atomic_load_n(&c->recvq.n, __ATOMIC_RELAXED);
-    bool flag = __atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & CTL_QUEUED;
-    if (any != flag)
-        ctl_set_locked(c, CTL_QUEUED, any);
-}
-
 static void enqueue_locked(struct queue *q, struct waiter *w)
 {
     w->next = NULL;
@@ -462,13 +443,13 @@ static void enqueue_locked(struct queue *q, struct waiter *w)
     q->tail = w;
     w->queued = true;
     /* seq_cst: ordered before the settle_locked that follows (Dekker). The
-     * count of an unbuffered channel is only read under the lock. Every
-     * write is under the lock, so a load and a store suffice there. */
+     * count of an unbuffered channel is read under the lock or after a
+     * look at the lock (no_slot). Every write is under the lock, so a load
+     * and a store suffice there. */
     if (w->chan->cap)
         __atomic_fetch_add(&q->n, 1, __ATOMIC_SEQ_CST);
     else
         __atomic_store_n(&q->n, __atomic_load_n(&q->n, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
-    update_queued_locked(w->chan);
 }
 
 static void unlink_locked(struct queue *q, struct waiter *w)
@@ -484,7 +465,6 @@ static void unlink_locked(struct queue *q, struct waiter *w)
     w->queued = false;
     /* Every write of n is under the lock: no read-modify-write needed. */
     __atomic_store_n(&q->n, __atomic_load_n(&q->n, __ATOMIC_RELAXED) - 1, __ATOMIC_RELAXED);
-    update_queued_locked(w->chan);
 }
 
 static struct queue *queue_of(syncprof_chan *c, bool send)
@@ -585,7 +565,7 @@ static void settle(syncprof_chan *c)
  * An unbuffered send or receive without a deadline, meeting no queued
  * waiter, waits in the channel's slot instead of a queue. The slot holds
  * its state and its value (up to 8 bytes; for a larger one, the address
- * of the owner's buffer) on the control line. A partner completes it with
+ * of the owner's buffer) on its own line. A partner completes it with
  * one CAS of state and value together (where the machine has a 16-byte
  * CAS; elsewhere, and for large values, it claims the slot, copies and
  * stores DONE); the owner, spinning on that line, reads the result and
@@ -597,8 +577,8 @@ static void settle(syncprof_chan *c)
  *
  * Moves of the state:
  *   FREE -> WAITING: a registrant, by CAS (the value with it). It then
- *     reads the lock and ctl and, if the lock is held, a waiter queued or
- *     the channel closed (no_slot), takes the registration back (a CAS to
+ *     reads the lock, the queue counts and the closed flag and, if the lock
+ *     is held, a waiter queued or the channel closed (no_slot), takes the registration back (a CAS to
  *     FREE; if that fails the slot was completed or closed meanwhile, and
  *     it is the owner) and goes the locked way, which queues. Its CAS and
  *     a lock holder's taking of the lock are both seq_cst, and each then
@@ -654,7 +634,7 @@ static inline bool value_inline(const syncprof_chan *c)
 }
 
 /* A pause while another thread holds the slot CLAIMED: long enough for it
- * to finish without our reads taking the control line from it. */
+ * to finish without our reads taking the slot's line from it. */
 static inline void backoff(void)
 {
     for (int i = 0; i < 4; i++)
@@ -794,7 +774,7 @@ static bool slot_complete_locked(syncprof_chan *c, bool send, void *elem, struct
     }
 }
 
-/* Close, under the lock (CTL_CLOSED set): the slot's owner, if any, is
+/* Close, under the lock (closed set): the slot's owner, if any, is
  * done with "closed". */
 static void slot_close_locked(syncprof_chan *c, struct wakeups *wk)
 {
@@ -1431,7 +1411,7 @@ static int recv_slow(syncprof_chan *c, void *out, bool *ok, const struct timespe
 /*
  * One ring operation and, if it would block and spin is set, more looks
  * for as long as this thread's ring spin lasts. The looks read only the
- * next slot (and ctl, for a close): the exact decision, which reads the
+ * next slot (and the closed flag): the exact decision, which reads the
  * other side's position word and so takes its cache line away while it
  * works, is made once, after the spin (buffered SPSC medians of 30
  * alternating runs: 37.1 -> 34.8 ns, and 34.1 -> 30.5 ns with both ends
@@ -1451,7 +1431,7 @@ static inline enum ring_result ring_op(syncprof_chan *c, bool send, void *elem, 
                     ring_spins = adapt(spins, true, SPIN_MIN, SPIN_RING);
                 return r;
             }
-            if (__atomic_load_n(&c->ctl, __ATOMIC_RELAXED) & CTL_CLOSED)
+            if (__atomic_load_n(&c->closed, __ATOMIC_RELAXED))
                 break;
         }
         ring_spins = adapt(spins, false, SPIN_MIN, SPIN_RING);
@@ -1628,7 +1608,7 @@ SP_PUBLIC int syncprof_chan_close(syncprof_chan *c)
     chan_lock(c);
     uint64_t e = __atomic_fetch_or(&c->enq, 1, __ATOMIC_SEQ_CST);
     if (!(e & 1)) {
-        ctl_set_locked(c, CTL_CLOSED, true);
+        __atomic_store_n(&c->closed, 1, __ATOMIC_SEQ_CST);
         if (c->cap)
             settle_locked(c, &wk); /* buffered values to waiting receivers first */
         else
