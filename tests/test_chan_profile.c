@@ -144,6 +144,7 @@ Test(chan_profile, recv, .init = setup)
     cr_expect_eq(tp_sum(&prof, "syncprof_chan_send", NULL, &d, &n), 0,
                  "a send that did not block was recorded:\n%s", prof.text);
     tp_free(&prof);
+    cr_expect_eq(syncprof_chan_free(c), 0);
 }
 
 Test(chan_profile, recv_unbuffered, .init = setup)
@@ -154,6 +155,7 @@ Test(chan_profile, recv_unbuffered, .init = setup)
     receive_fifty(c, false);
     pthread_join(t, NULL);
     expect_events("syncprof_chan_recv", "receive_fifty", p.wall_ns);
+    cr_expect_eq(syncprof_chan_free(c), 0);
 }
 
 Test(chan_profile, send, .init = setup)
@@ -164,6 +166,7 @@ Test(chan_profile, send, .init = setup)
     send_fifty(c, false);
     pthread_join(t, NULL);
     expect_events("syncprof_chan_send", "send_fifty", p.wall_ns);
+    cr_expect_eq(syncprof_chan_free(c), 0);
 }
 
 Test(chan_profile, send_buffered_full, .init = setup)
@@ -181,6 +184,7 @@ Test(chan_profile, send_buffered_full, .init = setup)
     cr_assert_eq(syncprof_chan_recv(c, &last, NULL), 0);
     cr_expect_eq(last, EVENTS - 2 + 1);
     expect_events("syncprof_chan_send", "send_fifty", p.wall_ns);
+    cr_expect_eq(syncprof_chan_free(c), 0);
 }
 
 Test(chan_profile, timed_variants_are_their_own_leaves, .init = setup)
@@ -197,6 +201,7 @@ Test(chan_profile, timed_variants_are_their_own_leaves, .init = setup)
     send_fifty(c, true);
     pthread_join(t, NULL);
     expect_events("syncprof_chan_timedsend", "send_fifty", q.wall_ns);
+    cr_expect_eq(syncprof_chan_free(c), 0);
 }
 
 Test(chan_profile, select, .init = setup)
@@ -208,6 +213,8 @@ Test(chan_profile, select, .init = setup)
     select_fifty(idle, c);
     pthread_join(t, NULL);
     expect_events("syncprof_select", "select_fifty", p.wall_ns);
+    cr_expect_eq(syncprof_chan_free(c), 0);
+    cr_expect_eq(syncprof_chan_free(idle), 0);
 }
 
 /* Operations that never wait leave the block profile empty. */
@@ -231,6 +238,7 @@ Test(chan_profile, no_wait_no_event, .init = setup)
     tp_read("block", &prof);
     cr_expect_eq(tp_total_count(&prof), 0, "events without a wait:\n%s", prof.text);
     tp_free(&prof);
+    cr_expect_eq(syncprof_chan_free(c), 0);
 }
 
 /* While it sleeps, a blocked receiver is in the wait table under its
