@@ -21,17 +21,6 @@ static inline void sp_cpu_relax(void)
 #endif
 }
 
-/* One wait in a loop that spins for a lock held by another thread: a
- * pause for the first 64, then a yield, since the holder may need this
- * core. spins counts the waits so far. */
-static inline void sp_spin_wait(unsigned spins)
-{
-    if (spins >= 64)
-        sched_yield();
-    else
-        sp_cpu_relax();
-}
-
 typedef struct {
     int locked; /* 0 or 1; accessed only with __atomic builtins */
 } sp_spinlock;
@@ -48,7 +37,10 @@ static inline void sp_spin_lock(sp_spinlock *l)
         if (!__atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
             !__atomic_exchange_n(&l->locked, 1, __ATOMIC_SEQ_CST))
             return;
-        sp_spin_wait(spins);
+        if (spins >= 64)
+            sched_yield();
+        else
+            sp_cpu_relax();
     }
 }
 

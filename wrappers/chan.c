@@ -36,8 +36,9 @@
  * that find a waiter queued, take the lock(s): select takes the locks of
  * all its channels in address order (as Go's sellock), polls the cases in a
  * random order (an unbuffered case looks in the slot, then the queue), and
- * registers on every channel only if none was ready. A thread never holds one channel lock while taking another except
- * in that sorted acquisition, so there is no lock-order deadlock.
+ * registers on every channel only if none was ready. A thread never holds
+ * one channel lock while taking another except in that sorted
+ * acquisition, so there is no lock-order deadlock.
  *
  * Sel states: WAITING (spinning), SLEEPING (in futex_wait, or about to be),
  * CLAIMED (a thread holding the lock of one of its channels is completing or
@@ -51,8 +52,8 @@
  * A queued call of one case keeps its sel, its waiter and a value of up to
  * 8 bytes together on one cache line (struct single): the completing thread
  * copies the value into or out of that line rather than the caller's
- * variable. The queue counts of an unbuffered channel, read only under the
- * lock, are kept without atomic read-modify-writes.
+ * variable. The queue counts of an unbuffered channel, written only under
+ * the lock, are kept without atomic read-modify-writes.
  *
  * Memory: struct sel and the waiters live on the waiting thread's stack.
  * Before returning, the owner unlinks every waiter still queued, under each
@@ -66,8 +67,8 @@
  * tests/bench/bench_chan.c on 2 cores), then reads the clock, registers in the wait table ("chan
  * send", "chan receive", "select"; the object is the channel, for select
  * the first non-NULL channel of the cases, or the case array when there is
- * none), sleeps on the sel's (or the slot's) futex word and, when woken, reports the sleep
- * to sp_block_event. Operations that never sleep read no clock and record
+ * none), sleeps on the sel's (or the slot's) futex word and, when woken,
+ * reports the sleep to sp_block_event. Operations that never sleep read no clock and record
  * nothing. The library's internal synchronisation is atomics, the
  * channel's spinlock and futexes, never pthread locks.
  *
@@ -222,13 +223,16 @@ struct syncprof_chan {
     uint64_t enq __attribute__((aligned(64)));  /* (next send position << 1) | closed; atomic */
     uint64_t deq __attribute__((aligned(64)));  /* next receive position; atomic */
 
-    /* The slot's line: the closed flag, which the slot's registrants and
-     * a spinning ring operation read, and the hand-off slot. */
+    /* The slot's line: the hand-off slot, and a copy of enq's closed bit
+     * that the slot's registrants and a spinning ring operation read
+     * without touching the senders' line. */
     uint32_t closed __attribute__((aligned(64)));  /* 1 once closed (under the lock); atomic */
     struct slot slot;         /* see "The slot" */
 
     /* The lock and what it guards, on a line of their own: a lock holder
-     * under contention works on one line, as in Go's hchan. */
+     * under contention works on one line, as in Go's hchan. Taking the
+     * lock is seq_cst: see "The slot" for why a holder's later look at the
+     * slot cannot miss a registration. */
     sp_spinlock lock __attribute__((aligned(64)));
     struct queue sendq;       /* blocked senders; under lock */
     struct queue recvq;       /* blocked receivers; under lock */
@@ -303,20 +307,7 @@ static inline void copy_value(void *dst, const void *src, size_t n)
         memcpy(dst, src, n);
 }
 
-/* ---- The lock ---------------------------------------------------------------- */
-
-/* The channel's lock, for queues, close and select. Taking it is seq_cst:
- * see "The slot" for why a lock holder's later look at the slot cannot
- * miss a registration. */
-static void chan_lock(syncprof_chan *c)
-{
-    sp_spin_lock(&c->lock);
-}
-
-static void chan_unlock(syncprof_chan *c)
-{
-    sp_spin_unlock(&c->lock);
-}
+/* ---- Keeping out of the slot ------------------------------------------------ */
 
 /* Whether a call must keep out of the slot (see "The slot"): the lock is
  * held, a waiter is queued, or the channel is closed. The lock is read
@@ -553,9 +544,9 @@ static void settle_locked(syncprof_chan *c, struct wakeups *wk)
 static void settle(syncprof_chan *c)
 {
     struct wakeups wk = { 0 };
-    chan_lock(c);
+    sp_spin_lock(&c->lock);
     settle_locked(c, &wk);
-    chan_unlock(c);
+    sp_spin_unlock(&c->lock);
     wake_now(&wk);
 }
 
@@ -577,15 +568,16 @@ static void settle(syncprof_chan *c)
  *
  * Moves of the state:
  *   FREE -> WAITING: a registrant, by CAS (the value with it). It then
- *     reads the lock, the queue counts and the closed flag and, if the lock
- *     is held, a waiter queued or the channel closed (no_slot), takes the registration back (a CAS to
- *     FREE; if that fails the slot was completed or closed meanwhile, and
- *     it is the owner) and goes the locked way, which queues. Its CAS and
- *     a lock holder's taking of the lock are both seq_cst, and each then
- *     looks at the other's word (Dekker): a lock holder that found no
- *     registration is seen by the registrant. So the slot is kept only while no waiter is
- *     queued: its owner is older than every queued waiter of its side, and
- *     partners, who look in the slot before the queues, keep Go's order.
+ *     reads the lock, the queue counts and the closed flag (no_slot) and,
+ *     if the lock is held, a waiter queued or the channel closed, takes
+ *     the registration back (a CAS to FREE; if that fails the slot was
+ *     completed or closed meanwhile, and it is the owner) and goes the
+ *     locked way, which queues. Its CAS and a lock holder's taking of the
+ *     lock are both seq_cst, and each then looks at the other's word
+ *     (Dekker): a lock holder that found no registration is seen by the
+ *     registrant. So the slot is kept only while no waiter is queued: its
+ *     owner is older than every queued waiter of its side, and partners,
+ *     who look in the slot before the queues, keep Go's order.
  *   WAITING <-> SLEEPING: the owner, by CAS.
  *   WAITING or SLEEPING -> DONE: a partner, by CAS, or by CAS to CLAIMED,
  *     a copy and a store; -> DONE_CLOSED: close, under the lock.
@@ -1166,7 +1158,7 @@ static void lock_all(const syncprof_select_case *cases, const uint32_t *lockorde
     for (size_t i = 0; i < n; i++) {
         syncprof_chan *c = cases[lockorder[i]].chan;
         if (i == 0 || c != cases[lockorder[i - 1]].chan)
-            chan_lock(c);
+            sp_spin_lock(&c->lock);
     }
 }
 
@@ -1175,7 +1167,7 @@ static void unlock_all(const syncprof_select_case *cases, const uint32_t *lockor
     for (size_t i = n; i-- > 0;) {
         syncprof_chan *c = cases[lockorder[i]].chan;
         if (i == 0 || c != cases[lockorder[i - 1]].chan)
-            chan_unlock(c);
+            sp_spin_unlock(&c->lock);
     }
 }
 
@@ -1283,11 +1275,11 @@ static void unregister(struct waiter *ws, size_t m)
         bool first = k == 0 || c != ws[k - 1].chan;
         bool last = k + 1 == m || c != ws[k + 1].chan;
         if (first)
-            chan_lock(c);
+            sp_spin_lock(&c->lock);
         if (ws[k].queued)
             unlink_locked(queue_of(c, ws[k].send), &ws[k]);
         if (last)
-            chan_unlock(c);
+            sp_spin_unlock(&c->lock);
     }
 }
 
@@ -1590,14 +1582,14 @@ SP_PUBLIC int syncprof_chan_free(syncprof_chan *c)
 {
     if (!c)
         return EINVAL;
-    chan_lock(c);
+    sp_spin_lock(&c->lock);
     /* A slot being completed, or whose owner is returning, is settled in
      * a few instructions; a slot that waits makes the channel busy. */
     uint64_t st;
     while ((st = slot_state(c)) >= SLOT_CLAIMED)
         sp_cpu_relax();
     bool busy = c->sendq.n || c->recvq.n || st != SLOT_FREE;
-    chan_unlock(c);
+    sp_spin_unlock(&c->lock);
     if (busy)
         return EBUSY;
     int saved = errno;
@@ -1614,7 +1606,7 @@ SP_PUBLIC int syncprof_chan_close(syncprof_chan *c)
         return EINVAL;
     struct wakeups wk = { 0 };
     int saved = errno;
-    chan_lock(c);
+    sp_spin_lock(&c->lock);
     uint64_t e = __atomic_fetch_or(&c->enq, 1, __ATOMIC_SEQ_CST);
     if (!(e & 1)) {
         __atomic_store_n(&c->closed, 1, __ATOMIC_SEQ_CST);
@@ -1629,7 +1621,7 @@ SP_PUBLIC int syncprof_chan_close(syncprof_chan *c)
         while ((w = claim_first_locked(&c->sendq, &prev)))
             finish_locked(&c->sendq, w, prev, false, &wk);
     }
-    chan_unlock(c);
+    sp_spin_unlock(&c->lock);
     wake_now(&wk);
     errno = saved;
     return (e & 1) ? EPIPE : 0;
