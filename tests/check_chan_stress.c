@@ -9,6 +9,8 @@
  *   - unbuffered again with plain, timed and non-blocking calls mixed on
  *     both sides (a plain call may wait in the channel's slot, the others
  *     queue or poll: the two ways must meet);
+ *   - buffered (capacity 8) with one producer and one consumer alone for
+ *     the first 20,000 messages, then all of them, plain and mixed calls;
  *   - close while 8 receivers, then 8 senders, are blocked wakes all of them.
  *
  * Exit status 0 when everything holds, 1 with a message otherwise.
@@ -167,7 +169,10 @@ static void *consumer(void *arg)
     return NULL;
 }
 
-static void run_case(const char *name, size_t cap, bool with_select, bool mixed)
+/* stagger: one producer and one consumer start alone, and the others
+ * join once 20,000 messages went through (a buffered channel's ends are
+ * first biased to one thread each, then shared: see wrappers/chan.c). */
+static void run_case(const char *name, size_t cap, bool with_select, bool mixed, bool stagger)
 {
     struct run r = { .per_producer = TOTAL / 2 / THREADS, .mixed = mixed };
     int64_t total = (int64_t)r.per_producer * THREADS;
@@ -183,6 +188,8 @@ static void run_case(const char *name, size_t cap, bool with_select, bool mixed)
         wq[i] = (struct worker){ &r, i };
         pthread_create(&q[i], NULL, consumer, &wq[i]);
         pthread_create(&p[i], NULL, producer, &wp[i]);
+        while (stagger && i == 0 && atomic_load(&r.received) < 20000)
+            sched_yield();
     }
     for (int i = 0; i < THREADS; i++)
         pthread_join(p[i], NULL);
@@ -260,11 +267,13 @@ static void close_case(size_t cap, bool senders)
 int main(void)
 {
     syncprof_set_block_profile_rate(10000); /* profiling on, as in use */
-    run_case("buffered cap 64", 64, false, false);
-    run_case("unbuffered", 0, false, false);
-    run_case("buffered cap 64, select", 64, true, false);
-    run_case("unbuffered, select", 0, true, false);
-    run_case("unbuffered, mixed calls", 0, false, true);
+    run_case("buffered cap 64", 64, false, false, false);
+    run_case("unbuffered", 0, false, false, false);
+    run_case("buffered cap 64, select", 64, true, false, false);
+    run_case("unbuffered, select", 0, true, false, false);
+    run_case("unbuffered, mixed calls", 0, false, true, false);
+    run_case("buffered cap 8, one pair first", 8, false, false, true);
+    run_case("buffered cap 8, mixed, staggered", 8, false, true, true);
     for (int cap = 0; cap <= 4; cap += 4) {
         close_case((size_t)cap, false);
         close_case((size_t)cap, true);

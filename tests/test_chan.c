@@ -639,6 +639,235 @@ Test(chan, select_mixed_selectors_exactly_once)
     cr_expect_eq(syncprof_chan_free(b), 0);
 }
 
+/* ---- One thread per end, then more (the ends' bias) ------------------------ */
+
+/*
+ * A buffered channel lets the only thread that sends and the only thread
+ * that receives claim ring positions without a CAS, until a second thread
+ * uses that end (wrappers/chan.c, "The bias"). None of it may show: values
+ * arrive once and in order when a second producer or consumer joins
+ * midway, when the first one has exited, and when the channel is closed
+ * under a sender that holds the bias.
+ */
+
+struct joiner {
+    syncprof_chan *c;
+    int id, count;
+    struct producer *second; /* produce: started halfway through */
+    pthread_t second_thread;
+};
+
+/* Sends count values tagged id; halfway, starts the second producer. */
+static void *produce_then_share(void *arg)
+{
+    struct joiner *j = arg;
+    for (int i = 0; i < j->count; i++) {
+        if (i == j->count / 2)
+            j->second_thread = spawn(produce, j->second);
+        int64_t v = ((int64_t)j->id << 32) | i;
+        cr_assert_eq(syncprof_chan_send(j->c, &v), 0);
+    }
+    return NULL;
+}
+
+struct consumer {
+    syncprof_chan *c;
+    atomic_int *left;        /* values still to receive, shared */
+    int next[2];             /* per producer: the next value this consumer may see is at least this */
+    int got[2];              /* per producer: how many this consumer received */
+    struct consumer *second; /* started after the first tenth */
+    pthread_t second_thread;
+};
+
+/* Receives until every value is taken; each producer's values must come
+ * in order as this consumer sees them. */
+static void *consume_then_share(void *arg)
+{
+    struct consumer *k = arg;
+    int64_t v;
+    bool ok;
+    for (int n = 0; atomic_fetch_sub(k->left, 1) > 0; n++) {
+        if (k->second && n == 1000)
+            k->second_thread = spawn(consume_then_share, k->second);
+        cr_assert_eq(syncprof_chan_recv(k->c, &v, &ok), 0);
+        cr_assert(ok);
+        int id = (int)(v >> 32), seq = (int)(v & 0xffffffff);
+        cr_assert(id == 0 || id == 1);
+        cr_assert_geq(seq, k->next[id], "producer %d: %d after %d", id, seq, k->next[id]);
+        k->next[id] = seq + 1;
+        k->got[id]++;
+    }
+    return NULL;
+}
+
+static void second_thread_joins(size_t cap)
+{
+    enum { COUNT = 40000 };
+    syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), cap);
+    atomic_int left = 2 * COUNT;
+    struct consumer k2 = { .c = c, .left = &left };
+    struct consumer k1 = { .c = c, .left = &left, .second = &k2 };
+    struct producer p2 = { c, 1, COUNT };
+    struct joiner p1 = { c, 0, COUNT, &p2, 0 };
+    pthread_t tk = spawn(consume_then_share, &k1);
+    pthread_t tp = spawn(produce_then_share, &p1);
+    join(tp);
+    join(p1.second_thread);
+    join(tk);
+    join(k1.second_thread);
+    cr_expect_eq(k1.got[0] + k2.got[0], COUNT, "producer 0's values, received once each");
+    cr_expect_eq(k1.got[1] + k2.got[1], COUNT, "producer 1's values, received once each");
+    cr_expect_gt(k2.got[0] + k2.got[1], 0, "the second consumer took part");
+    cr_expect_eq(syncprof_chan_len(c), 0);
+    cr_expect_eq(syncprof_chan_free(c), 0);
+}
+
+Test(chan, second_sender_and_receiver_join_midway) { second_thread_joins(16); }
+Test(chan, second_sender_and_receiver_join_midway_capacity_1) { second_thread_joins(1); }
+
+static void *send_ten_from(void *arg)
+{
+    struct producer *p = arg;
+    for (int i = 0; i < 10; i++) {
+        int64_t v = p->id + i;
+        cr_assert_eq(syncprof_chan_send(p->c, &v), 0);
+    }
+    return NULL;
+}
+
+static void *receive_five(void *arg)
+{
+    syncprof_chan *c = arg;
+    for (int64_t i = 0; i < 5; i++) {
+        int64_t v;
+        cr_assert_eq(syncprof_chan_recv(c, &v, NULL), 0);
+        cr_assert_eq(v, i);
+    }
+    return NULL;
+}
+
+/* The threads that first sent and received have exited; others carry on. */
+Test(chan, ends_outlive_their_first_threads)
+{
+    syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), 32);
+    struct producer a = { c, 0, 0 }, b = { c, 10, 0 };
+    join(spawn(send_ten_from, &a));
+    join(spawn(receive_five, c));
+    join(spawn(send_ten_from, &b));
+    for (int64_t i = 5; i < 20; i++) {
+        int64_t v;
+        cr_assert_eq(syncprof_chan_recv(c, &v, NULL), 0);
+        cr_assert_eq(v, i);
+    }
+    cr_expect_eq(syncprof_chan_len(c), 0);
+    cr_expect_eq(syncprof_chan_free(c), 0);
+}
+
+struct until_closed {
+    syncprof_chan *c;
+    int64_t sent; /* values whose send returned 0 */
+    int last;     /* the send's result that ended the loop */
+};
+
+static void *send_until_closed(void *arg)
+{
+    struct until_closed *u = arg;
+    for (;;) {
+        int64_t v = u->sent;
+        u->last = syncprof_chan_send(u->c, &v);
+        if (u->last != 0)
+            return NULL;
+        u->sent++;
+    }
+}
+
+/* Closed under a sender that keeps sending: every send that returned 0
+ * is received, in order, and then the sender gets EPIPE. */
+Test(chan, close_under_a_busy_sender)
+{
+    for (int round = 0; round < 300; round++) {
+        syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), 4);
+        struct until_closed u = { c, 0, 0 };
+        pthread_t t = spawn(send_until_closed, &u);
+        int64_t v, next = 0;
+        bool ok;
+        for (int i = 0; i < 100 + 37 * (round % 30); i++) {
+            cr_assert_eq(syncprof_chan_recv(c, &v, &ok), 0);
+            cr_assert(ok);
+            cr_assert_eq(v, next++);
+        }
+        cr_assert_eq(syncprof_chan_close(c), 0);
+        /* at most the 4 buffered values are left */
+        for (int left = 4;; left--) {
+            struct timespec deadline = in_ns(5000 * MS);
+            cr_assert_eq(syncprof_chan_timedrecv(c, &v, &ok, &deadline), 0, "close was lost");
+            if (!ok)
+                break;
+            cr_assert_gt(left, 0, "a send succeeded after close returned");
+            cr_assert_eq(v, next++);
+        }
+        join(t);
+        cr_expect_eq(u.last, EPIPE);
+        cr_expect_eq(u.sent, next, "sends that returned 0: %lld, values received: %lld",
+                     (long long)u.sent, (long long)next);
+        cr_expect_eq(syncprof_chan_free(c), 0);
+    }
+}
+
+struct paced {
+    syncprof_chan *c;
+    int count;
+    bool send;
+};
+
+/* Sends or receives count values, pausing about 30 us before each, so
+ * that the other side (main) has gone to sleep on the empty or full
+ * channel each time. */
+static void *paced(void *arg)
+{
+    struct paced *p = arg;
+    for (int64_t i = 0; i < p->count; i++) {
+        struct timespec d = { 0, 30000 };
+        nanosleep(&d, NULL);
+        int64_t v = i;
+        if (p->send) {
+            cr_assert_eq(syncprof_chan_send(p->c, &v), 0);
+            continue;
+        }
+        struct timespec deadline = in_ns(5000 * MS);
+        cr_assert_eq(syncprof_chan_timedrecv(p->c, &v, NULL, &deadline), 0, "value %lld lost",
+                     (long long)i);
+        cr_assert_eq(v, i);
+    }
+    return NULL;
+}
+
+/* Each end held by one thread, and the other side asleep each time it is
+ * needed: no wake-up is lost (a lost one shows as a 5 s timeout). */
+Test(chan, sleepers_woken_by_the_only_sender_and_receiver)
+{
+    syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), 1);
+    struct paced p = { c, 2000, true };
+    pthread_t t = spawn(paced, &p);
+    for (int64_t i = 0; i < p.count; i++) {
+        int64_t v;
+        struct timespec deadline = in_ns(5000 * MS);
+        cr_assert_eq(syncprof_chan_timedrecv(c, &v, NULL, &deadline), 0, "value %lld lost",
+                     (long long)i);
+        cr_assert_eq(v, i);
+    }
+    join(t);
+    p.send = false;
+    t = spawn(paced, &p);
+    for (int64_t i = 0; i < p.count; i++) {
+        struct timespec deadline = in_ns(5000 * MS);
+        cr_assert_eq(syncprof_chan_timedsend(c, &i, &deadline), 0, "send %lld stuck",
+                     (long long)i);
+    }
+    join(t);
+    cr_expect_eq(syncprof_chan_free(c), 0);
+}
+
 /* ---- Errors -------------------------------------------------------------------- */
 
 Test(chan, bad_arguments)

@@ -38,7 +38,8 @@
  *
  * Thread safety: every function may be called from any thread at any time,
  * except syncprof_chan_free, which the caller must not race with other
- * calls on the same channel that are not blocked in it.
+ * calls on the same channel that are not blocked in it. None is
+ * async-signal-safe: do not call them from a signal handler.
  */
 #ifndef SYNCPROF_CHAN_H
 #define SYNCPROF_CHAN_H
