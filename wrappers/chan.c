@@ -24,13 +24,16 @@
  *     slot" below). It is what makes an unbuffered hand-off cheap.
  *
  * Fast path (buffered): a send is one CAS on enq plus a copy and a release
- * store; a receive likewise on deq. Neither takes the lock unless the
- * other side has waiters (nrecvq / nsendq non-zero). The lost wake-up is
+ * store; a receive likewise on deq. The only sending thread and the only
+ * receiving thread of a channel claim with a plain store instead (see "The
+ * bias"). Neither takes the lock unless the other side has waiters
+ * (nrecvq / nsendq non-zero). The lost wake-up is
  * excluded as in Dekker's algorithm, by seq_cst operations on both sides:
  * a waiter increments its queue count and then, under the lock, looks at
  * the ring again (settle_locked); a fast-path operation does its CAS on
  * enq/deq and then loads the count. In the single total order of seq_cst
- * operations one of the two sees the other.
+ * operations one of the two sees the other. (A plain claim has no such
+ * order; the waiter's membarrier() stands in for it, see "The bias".)
  *
  * Select, timed and non-blocking unbuffered operations, and plain ones
  * that find a waiter queued, take the lock(s): select takes the locks of
@@ -96,7 +99,9 @@
 #include "wait_table.h"
 
 /* For the ring's fast path, which is specialised by direction in send_fast
- * and recv_fast. */
+ * and recv_fast. Left to itself GCC keeps ring_op, ring_put and ring_get
+ * out of line since the bias came in: buffered SPSC medians 33.1 against
+ * 20.5 ns (10 alternating runs of 3 rounds). */
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* The wrapper's return address: taken in the public function itself. */

@@ -68,3 +68,14 @@ done
 set -- $(ourfigs buffered_spsc_prof_off | stats) $(ourfigs buffered_spsc_prof_on | stats)
 printf '%-16s off %s/%s ns, on %s/%s ns (best/median): on/off %s best, %s median\n' \
     "buffered profiling" "$1" "$2" "$3" "$4" "$(ratio "$3" "$1")" "$(ratio "$4" "$2")"
+# bench_chan runs the profiling-off and -on rounds in turn (off, on, off,
+# on, ...), and prints each kind in that order: the i-th of each were run
+# one after the other. The machine's speed comes in spells (a buffered run
+# takes 17-20 or 30-35 ns for seconds at a time), so the median of the
+# ratios of those pairs is steadier than the ratio of the two medians.
+ourfigs buffered_spsc_prof_off >"$go_out.off"
+ourfigs buffered_spsc_prof_on >"$go_out.on"
+paired=$(paste -d ' ' "$go_out.off" "$go_out.on" | awk '{ print $2 / $1 }' | stats)
+rm -f "$go_out.off" "$go_out.on"
+printf '%-16s on/off of adjacent rounds: %s median (%s lowest)\n' "buffered profiling" \
+    "$(printf '%.2f' "${paired#* }")" "$(printf '%.2f' "${paired%% *}")"
