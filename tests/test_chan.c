@@ -8,16 +8,10 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stddef.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "profile_reader.h"
 
@@ -871,48 +865,6 @@ Test(chan, sleepers_woken_by_the_only_sender_and_receiver)
                      (long long)i);
     }
     join(t);
-    cr_expect_eq(syncprof_chan_free(c), 0);
-}
-
-/* Denies membarrier(2) to this process (the test's own), as a seccomp
- * filter of a container may: EPERM, everything else allowed. */
-static void deny_membarrier(void)
-{
-    struct sock_filter code[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_membarrier, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = { sizeof code / sizeof code[0], code };
-    cr_assert_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-    cr_assert_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
-    errno = 0;
-    cr_assert_eq(syscall(SYS_membarrier, 0, 0, 0), -1);
-    cr_assert_eq(errno, EPERM, "the filter is in place");
-}
-
-/* Without membarrier no end is biased: the same hand-over as above, and
- * a close under a busy sender, still hold. */
-Test(chan, without_membarrier)
-{
-    deny_membarrier();
-    second_thread_joins(16);
-    syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), 4);
-    struct until_closed u = { c, 0, 0 };
-    pthread_t t = spawn(send_until_closed, &u);
-    int64_t v;
-    bool ok;
-    for (int64_t i = 0; i < 1000; i++) {
-        cr_assert_eq(syncprof_chan_recv(c, &v, &ok), 0);
-        cr_assert_eq(v, i);
-    }
-    cr_assert_eq(syncprof_chan_close(c), 0);
-    int64_t next = 1000;
-    while (syncprof_chan_recv(c, &v, &ok) == 0 && ok)
-        cr_assert_eq(v, next++);
-    join(t);
-    cr_expect_eq(u.sent, next);
     cr_expect_eq(syncprof_chan_free(c), 0);
 }
 

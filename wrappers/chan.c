@@ -424,6 +424,14 @@ static bool membarrier_usable(void)
     return st > 0;
 }
 
+/* Registration takes 1-2 us while the process has one thread, but 6-10 ms
+ * once it has several (the kernel waits for an RCU grace period): so it is
+ * done when the library is loaded, not at the first channel operation. */
+__attribute__((constructor)) static void register_membarrier_at_load(void)
+{
+    membarrier_usable();
+}
+
 /* Returns once every running thread of the process has executed a full
  * memory barrier. Only called after membarrier_usable() said yes. */
 static void membarrier_all(void)
@@ -433,8 +441,14 @@ static void membarrier_all(void)
         /* a child after fork(2) may have to register again */
         (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0 ||
          membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) &&
-        membarrier(MEMBARRIER_CMD_GLOBAL) != 0)
-        abort(); /* the kernel took back what it granted: a bias cannot be revoked safely */
+        membarrier(MEMBARRIER_CMD_GLOBAL) != 0) {
+        /* Refused after it was granted (a seccomp filter installed since
+         * the library was loaded): a bias cannot be revoked safely. */
+        static const char msg[] = "syncprof: membarrier(2) refused after registration; "
+                                  "cannot revoke a channel's bias\n";
+        (void)!write(2, msg, sizeof msg - 1);
+        abort();
+    }
     errno = saved;
 }
 
