@@ -11,6 +11,8 @@
  *     queue or poll: the two ways must meet);
  *   - buffered (capacity 8) with one producer and one consumer alone for
  *     the first 20,000 messages, then all of them, plain and mixed calls;
+ *   - 200 buffered channels, on each of which a second producer and a
+ *     second consumer join the first ones under way;
  *   - close while 8 receivers, then 8 senders, are blocked wakes all of them.
  *
  * Exit status 0 when everything holds, 1 with a message otherwise.
@@ -216,6 +218,79 @@ static void run_case(const char *name, size_t cap, bool with_select, bool mixed,
            (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
 
+/* ---- many hand-overs from one sender and receiver to several ---- */
+
+#define HANDOVER_CHANNELS 200
+#define HANDOVER_VALUES 400
+
+struct handover {
+    syncprof_chan *c;
+    int64_t base;        /* this producer's values: base, base + 1, ... */
+    long received, sum;  /* the consumer's */
+};
+
+static void *handover_send(void *arg)
+{
+    struct handover *h = arg;
+    for (int64_t i = 0; i < HANDOVER_VALUES; i++) {
+        int64_t v = h->base + i;
+        if (syncprof_chan_send(h->c, &v) != 0)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void *handover_recv(void *arg)
+{
+    struct handover *h = arg;
+    int64_t v;
+    bool ok;
+    while (syncprof_chan_recv(h->c, &v, &ok) == 0 && ok) {
+        __atomic_fetch_add(&h->received, 1, __ATOMIC_RELAXED);
+        h->sum += v;
+    }
+    return NULL;
+}
+
+/* On each of many buffered channels a producer and a consumer start
+ * alone, and a second of each joins while they run: the ends' bias
+ * (wrappers/chan.c) is revoked under way each time, hundreds of times. */
+static void handover_case(void)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long lost = 0;
+    for (int n = 0; n < HANDOVER_CHANNELS; n++) {
+        syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), (size_t)(1 + n % 8));
+        struct handover p1 = { c, 0, 0, 0 }, p2 = { c, 1000000, 0, 0 };
+        struct handover k1 = { c, 0, 0, 0 }, k2 = { c, 0, 0, 0 };
+        pthread_t tp1, tp2, tk1, tk2;
+        pthread_create(&tk1, NULL, handover_recv, &k1);
+        pthread_create(&tp1, NULL, handover_send, &p1);
+        while (__atomic_load_n(&k1.received, __ATOMIC_RELAXED) < HANDOVER_VALUES / 4)
+            sched_yield();
+        pthread_create(&tk2, NULL, handover_recv, &k2);
+        pthread_create(&tp2, NULL, handover_send, &p2);
+        void *r1, *r2;
+        pthread_join(tp1, &r1);
+        pthread_join(tp2, &r2);
+        CHECK(r1 == NULL && r2 == NULL, "hand-over: a send failed");
+        syncprof_chan_close(c);
+        pthread_join(tk1, NULL);
+        pthread_join(tk2, NULL);
+        long want_sum = 2L * HANDOVER_VALUES * (HANDOVER_VALUES - 1) / 2 +
+                        1000000L * HANDOVER_VALUES;
+        if (k1.received + k2.received != 2 * HANDOVER_VALUES || k1.sum + k2.sum != want_sum)
+            lost++;
+        CHECK(syncprof_chan_free(c) == 0, "hand-over: free");
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK(lost == 0, "hand-over: %ld of %d channels lost or repeated values", lost,
+          HANDOVER_CHANNELS);
+    printf("%-28s %d channels in %.2f s\n", "hand-overs", HANDOVER_CHANNELS,
+           (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+}
+
 /* ---- close while blocked ---- */
 
 struct blocked {
@@ -278,6 +353,7 @@ int main(void)
         close_case((size_t)cap, false);
         close_case((size_t)cap, true);
     }
+    handover_case();
     if (failures) {
         fprintf(stderr, "check_chan_stress: %d failures\n", failures);
         return 1;
