@@ -11,8 +11,11 @@
  *                     only for one producer and one consumer, it shows
  *                     what the claiming CAS costs
  *   syncprof_buffered syncprof_chan, capacity 128, one producer one consumer
+ *   syncprof_unbuffered  syncprof_chan, unbuffered, one producer one
+ *                     consumer: against line_round_trip, what a hand-off
+ *                     costs beyond the one round trip it needs
  *
- * Each round runs the four in turn, so that the machine's drift touches
+ * Each round runs the five in turn, so that the machine's drift touches
  * all of them; the figures are the median and best of ROUNDS rounds, in ns
  * per message (per round trip for line_round_trip).
  * Usage: bench_floor [messages per run, default 4000000]
@@ -160,34 +163,47 @@ static double run_bare(bool plain)
 static double run_bare_cas(void) { return run_bare(false); }
 static double run_bare_plain(void) { return run_bare(true); }
 
-/* ---- syncprof's buffered channel, the same way ---- */
+/* ---- syncprof's channels, the same way ---- */
 
+struct chan_job {
+    syncprof_chan *c;
+    long n;
+};
+
+/* The job is copied first: it lives on the producer's stack, beside the
+ * variable it writes for every message (a shared line would cost every
+ * operation a miss: 100 against 30 ns). */
 static void *chan_consumer(void *arg)
 {
-    syncprof_chan *c = arg;
+    struct chan_job j = *(struct chan_job *)arg;
     int64_t v, sum = 0;
-    for (long i = 0; i < messages; i++) {
-        syncprof_chan_recv(c, &v, NULL);
+    for (long i = 0; i < j.n; i++) {
+        syncprof_chan_recv(j.c, &v, NULL);
         sum += v;
     }
     return (void *)(intptr_t)sum;
 }
 
-static double run_chan(void)
+/* ns per message through a channel of capacity cap, n messages. */
+static double run_chan(size_t cap, long n)
 {
-    syncprof_chan *c = syncprof_chan_make(sizeof(int64_t), CAP);
+    struct chan_job j = { syncprof_chan_make(sizeof(int64_t), cap), n };
     pthread_t t;
     double t0 = bench_now_s();
-    pthread_create(&t, NULL, chan_consumer, c);
-    for (long i = 0; i < messages; i++) {
+    pthread_create(&t, NULL, chan_consumer, &j);
+    for (long i = 0; i < n; i++) {
         int64_t v = i;
-        syncprof_chan_send(c, &v);
+        syncprof_chan_send(j.c, &v);
     }
     pthread_join(t, NULL);
     double s = bench_now_s() - t0;
-    syncprof_chan_free(c);
-    return s * 1e9 / (double)messages;
+    syncprof_chan_free(j.c);
+    return s * 1e9 / (double)n;
 }
+
+static double run_chan_buffered(void) { return run_chan(CAP, messages); }
+/* a hand-off costs about as much as line_round_trip: a tenth of the messages */
+static double run_chan_unbuffered(void) { return run_chan(0, messages / 10); }
 
 /* ---- Rounds ---- */
 
@@ -200,7 +216,8 @@ int main(int argc, char **argv)
         { "line_round_trip", run_line },
         { "bare_ring", run_bare_cas },
         { "bare_ring_plain", run_bare_plain },
-        { "syncprof_buffered", run_chan },
+        { "syncprof_buffered", run_chan_buffered },
+        { "syncprof_unbuffered", run_chan_unbuffered },
     };
     enum { N = sizeof runs / sizeof runs[0] };
     if (argc > 1)
