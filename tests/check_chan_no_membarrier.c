@@ -29,16 +29,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                \
-    do {                                                                \
-        if (!(cond)) {                                                  \
-            fprintf(stderr, "check_chan_no_membarrier: " __VA_ARGS__); \
-            fprintf(stderr, "\n");                                      \
-            failures++;                                                 \
-        }                                                               \
-    } while (0)
+#define CHECK_NAME "check_chan_no_membarrier"
+#include "check.h"
 
 /* Fails membarrier(2) with EPERM in this process and those it starts. */
 static int deny_membarrier(void)
@@ -165,8 +157,8 @@ int main(int argc, char **argv)
           "membarrier is not denied: the filter is not in place");
     hand_over();
     close_under_sender();
-    if (failures) {
-        fprintf(stderr, "check_chan_no_membarrier: %d failures\n", failures);
+    if (check_failed()) {
+        fprintf(stderr, "check_chan_no_membarrier: %d failures\n", check_failed());
         return 1;
     }
     printf("check_chan_no_membarrier: ok\n");

@@ -30,20 +30,12 @@
 #include <string.h>
 #include <time.h>
 
+#define CHECK_NAME "check_chan_stress"
+#include "check.h"
+
 /* The full count under ThreadSanitizer too: about 26 s there (2 cores). */
 #define TOTAL 1000000
 #define THREADS 8
-
-static int failures;
-
-#define CHECK(cond, ...)                                        \
-    do {                                                        \
-        if (!(cond)) {                                          \
-            fprintf(stderr, "check_chan_stress: " __VA_ARGS__); \
-            fprintf(stderr, "\n");                              \
-            failures++;                                         \
-        }                                                       \
-    } while (0)
 
 struct run {
     syncprof_chan *c, *c2;   /* c2: the second channel of the select run */
@@ -354,8 +346,8 @@ int main(void)
         close_case((size_t)cap, true);
     }
     handover_case();
-    if (failures) {
-        fprintf(stderr, "check_chan_stress: %d failures\n", failures);
+    if (check_failed()) {
+        fprintf(stderr, "check_chan_stress: %d failures\n", check_failed());
         return 1;
     }
     printf("check_chan_stress: ok\n");

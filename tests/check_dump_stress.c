@@ -17,22 +17,15 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#define CHECK_NAME "check_dump_stress"
+#include "check.h"
+
 #define THREADS 6
 #define OPS 20000
 
 static pthread_mutex_t locks[4];
 static pthread_rwlock_t table = PTHREAD_RWLOCK_INITIALIZER;
 static long counts[4];
-static int failures;
-
-#define CHECK(cond, ...)                                         \
-    do {                                                         \
-        if (!(cond)) {                                           \
-            fprintf(stderr, "check_dump_stress: " __VA_ARGS__);  \
-            fprintf(stderr, "\n");                               \
-            failures++;                                          \
-        }                                                        \
-    } while (0)
 
 static void *worker(void *arg)
 {
@@ -98,7 +91,7 @@ int main(void)
     CHECK(syncprof_lock_order_reports() == 1, "the inversion: %llu reports",
           (unsigned long long)syncprof_lock_order_reports());
     CHECK(syncprof_watchdog_stop() == 0, "stop");
-    if (failures == 0)
+    if (check_failed() == 0)
         printf("check_dump_stress: passed\n");
-    return failures == 0 ? 0 : 1;
+    return check_failed() == 0 ? 0 : 1;
 }

@@ -24,6 +24,9 @@
 #include "http_client.h"
 #include "http_endpoint.h"
 
+#define CHECK_NAME "check_http_races"
+#include "check.h"
+
 #define WORKERS 4
 #define CLIENTS 6
 #define OPS 3000
@@ -33,16 +36,6 @@ static pthread_mutex_t named = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t unnamed = PTHREAD_MUTEX_INITIALIZER;
 static long counter; /* under named */
 static int port;
-static atomic_int failures;
-
-#define CHECK(cond, ...)                                        \
-    do {                                                        \
-        if (!(cond)) {                                          \
-            fprintf(stderr, "check_http_races: " __VA_ARGS__);  \
-            fprintf(stderr, "\n");                              \
-            atomic_fetch_add(&failures, 1);                     \
-        }                                                       \
-    } while (0)
 
 static void *worker(void *arg)
 {
@@ -166,7 +159,7 @@ int main(void)
     CHECK(!strstr(text, "MHD_") && !strstr(text, "microhttpd") && !strstr(text, "http_endpoint"),
           "the server's own locks are in the profile:\n%s", text);
     free(text);
-    if (atomic_load(&failures) == 0)
+    if (check_failed() == 0)
         printf("check_http_races: ok\n");
-    return atomic_load(&failures) == 0 ? 0 : 1;
+    return check_failed() == 0 ? 0 : 1;
 }

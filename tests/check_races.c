@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#define CHECK_NAME "check_races"
+#include "check.h"
+
 #define THREADS 16
 #define LOCKS 8
 #define OPS 20000
@@ -36,16 +39,6 @@ static int box_items;                       /* under box_lock */
 static sem_t tokens;
 static pthread_barrier_t halfway;
 static atomic_bool done;
-static int failures;
-
-#define CHECK(cond, ...)                                  \
-    do {                                                  \
-        if (!(cond)) {                                    \
-            fprintf(stderr, "check_races: " __VA_ARGS__);  \
-            fprintf(stderr, "\n");                        \
-            failures++;                                   \
-        }                                                 \
-    } while (0)
 
 static void *worker(void *arg)
 {
@@ -166,7 +159,7 @@ int main(void)
     close(fd);
     unlink(path);
 
-    if (failures == 0)
+    if (check_failed() == 0)
         printf("check_races: 1 passed, 0 failed\n");
-    return failures == 0 ? 0 : 1;
+    return check_failed() == 0 ? 0 : 1;
 }
