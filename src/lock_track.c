@@ -57,7 +57,7 @@ void sp_track_acquired(const void *object, enum sp_wait_reason reason, bool tryl
     if (!trylock && n > 0 && sp_lock_order_on())
         sp_lock_order_acquired(r->held, n, object);
     if (n >= SP_MAX_HELD) {
-        r->untracked++;
+        __atomic_store_n(&r->untracked, r->untracked + 1, __ATOMIC_RELAXED);
         __atomic_store_n(&r->overflow, r->overflow + 1, __ATOMIC_RELAXED);
         return;
     }
@@ -85,7 +85,7 @@ void sp_track_released(const void *object)
         return;
     }
     if (r->untracked > 0)
-        r->untracked--;
+        __atomic_store_n(&r->untracked, r->untracked - 1, __ATOMIC_RELAXED);
 }
 
 void sp_track_destroyed(const void *object)

@@ -294,7 +294,7 @@ static void print_held(FILE *f, int tid, const struct known_hold *holds, size_t 
             fprintf(f, "\n");
         }
         uint64_t over = __atomic_load_n(&r->overflow, __ATOMIC_RELAXED);
-        if (r->untracked > 0 || over > 0)
+        if (__atomic_load_n(&r->untracked, __ATOMIC_RELAXED) > 0 || over > 0)
             fprintf(f, "    (more locks held than the %d listed)\n", SP_MAX_HELD);
         return;
     }

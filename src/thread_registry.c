@@ -41,7 +41,7 @@ static void release_record(void *p)
 {
     struct sp_thread_rec *r = p;
     __atomic_store_n(&r->nheld, 0, __ATOMIC_RELAXED);
-    r->untracked = 0;
+    __atomic_store_n(&r->untracked, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&r->tid, 0, __ATOMIC_RELEASE);
     self_rec = NULL;
 }

@@ -32,7 +32,8 @@ struct sp_held {
 struct sp_thread_rec {
     int tid;              /* 0: free. Claimed with a CAS; atomic */
     int nheld;            /* entries of held in use; owner writes, atomic */
-    int untracked;        /* acquisitions beyond SP_MAX_HELD not yet released; owner only */
+    int untracked;        /* acquisitions beyond SP_MAX_HELD not yet released;
+                             written by the owner only, read by dumps; atomic */
     uint64_t overflow;    /* acquisitions ever left unlisted; owner writes, atomic */
     struct sp_held held[SP_MAX_HELD]; /* oldest first */
     struct sp_thread_rec *next; /* the list of all records; never changes once published */
