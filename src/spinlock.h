@@ -21,6 +21,17 @@ static inline void sp_cpu_relax(void)
 #endif
 }
 
+/* One step of a wait on another thread: a pause for the first 64 steps,
+ * then a yield, so that a waiter on a busy machine lets the thread it
+ * waits for run. */
+static inline void sp_spin_pause(unsigned spins)
+{
+    if (spins < 64)
+        sp_cpu_relax();
+    else
+        sched_yield();
+}
+
 typedef struct {
     int locked; /* 0 or 1; accessed only with __atomic builtins */
 } sp_spinlock;
@@ -37,10 +48,7 @@ static inline void sp_spin_lock(sp_spinlock *l)
         if (!__atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
             !__atomic_exchange_n(&l->locked, 1, __ATOMIC_SEQ_CST))
             return;
-        if (spins >= 64)
-            sched_yield();
-        else
-            sp_cpu_relax();
+        sp_spin_pause(spins);
     }
 }
 

@@ -457,14 +457,6 @@ static inline struct bias *bias_of(syncprof_chan *c, bool send)
     return send ? &c->sendb : &c->recvb;
 }
 
-static inline void pause_or_yield(unsigned spins)
-{
-    if (spins < 64)
-        sp_cpu_relax();
-    else
-        sched_yield();
-}
-
 /* Revokes b's bias for good and returns once no thread claims plainly on
  * its end. A thread that finds another revoking waits until it is done. */
 static void bias_revoke(struct bias *b)
@@ -472,13 +464,13 @@ static void bias_revoke(struct bias *b)
     uint32_t o = __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE);
     for (unsigned spins = 0; o != BIAS_OFF; spins++) {
         if (o == BIAS_REVOKING) {
-            pause_or_yield(spins);
+            sp_spin_pause(spins);
             o = __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE);
         } else if (__atomic_compare_exchange_n(&b->owner, &o, BIAS_REVOKING, false,
                                                __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
             membarrier_all();
             for (unsigned k = 0; __atomic_load_n(&b->busy, __ATOMIC_ACQUIRE); k++)
-                pause_or_yield(k); /* the owner's look at the ring: bounded */
+                sp_spin_pause(k); /* the owner's look at the ring: bounded */
             __atomic_store_n(&b->owner, BIAS_OFF, __ATOMIC_RELEASE);
             return;
         }
