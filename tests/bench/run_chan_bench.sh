@@ -2,39 +2,49 @@
 # run_chan_bench.sh - syncprof channels, Go's channels and a mutex+condvar
 # bounded queue, side by side on the same machine, in ns per operation
 # (per round trip for pingpong). Each side is given as the best and the
-# median of all its runs: Go's 20 (-count 10, twice), ours 10
-# (buffered_spsc: 40, with its profiling-off rounds); the baseline's best
-# of 5. The ratio of medians is the one to trust; the ratio of bests shows
-# what each side can do when the machine lets it.
+# median of all its runs: Go's 20 (-count 5 in each of 4 passes), ours 20
+# (5 rounds in each pass; buffered_spsc: 80, with its profiling-off
+# rounds); the baseline's best of 5. The ratio of medians is the one to
+# trust; the ratio of bests shows what each side can do when the machine
+# lets it.
 #
-# The two sides are run in turn, twice (ours, Go, ours, Go): on a shared
-# machine whose speed drifts over minutes, a drift then touches both.
+# The two sides are run in turn, in PASSES passes (ours, Go, ours, Go,
+# ...): on a shared machine whose speed drifts over seconds, a drift then
+# touches both. The last column is the median of the passes' own ratios
+# (our median in a pass over Go's in the same pass): the pairing of runs
+# made close together in time, as for profiling on/off below.
 #
 # Usage: tests/bench/run_chan_bench.sh [build dir, default build] [messages]
-# Needs the build (bench_chan) and Go (golang-go).
+# Needs the build (bench_chan) and Go (golang-go). PASSES (default 4).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-$here/../../build}" && pwd)
 messages=${2:-2000000}
+passes=${PASSES:-4}
 bench=$build/tests/bench/bench_chan
 [ -x "$bench" ] || { echo "run_chan_bench.sh: no $bench; build first" >&2; exit 1; }
 export HOME=${HOME:-/tmp} GOCACHE=${GOCACHE:-$build/gocache} GOFLAGS=-mod=mod
 
-ours=$(mktemp) go_out=$(mktemp)
-trap 'rm -f "$ours" "$go_out"' EXIT
-for pass in 1 2; do
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+ours=$work/ours go_out=$work/go
+for pass in $(seq "$passes"); do
     # the mutex+condvar baseline is slow and steady: the first pass only
-    if [ "$pass" = 1 ]; then "$bench" "$messages" >>"$ours"; else "$bench" "$messages" ours >>"$ours"; fi
-    (cd "$here/gochan" && go test -run '^$' -bench . -count 10) >>"$go_out"
+    if [ "$pass" = 1 ]; then "$bench" "$messages" >"$work/ours.$pass"; else "$bench" "$messages" ours >"$work/ours.$pass"; fi
+    (cd "$here/gochan" && go test -run '^$' -bench . -count 5) >"$work/go.$pass"
+    cat "$work/ours.$pass" >>"$ours"
+    cat "$work/go.$pass" >>"$go_out"
 done
 
 # The figures of one workload, one per line: Go's ns/op of Benchmark$1,
 # or ours from bench_chan's "run" lines of each name given.
+# GO and OURS name the files read: all passes, or one.
+GO=$go_out OURS=$ours
 gofigs() {
-    awk -v name="Benchmark$1" '$1 ~ "^"name"(-[0-9]+)?$" { print $3 + 0 }' "$go_out"
+    awk -v name="Benchmark$1" '$1 ~ "^"name"(-[0-9]+)?$" { print $3 + 0 }' "$GO"
 }
 ourfigs() {
-    for w in "$@"; do awk -v w="$w" '$1 == "run" && $2 == w { print $3 + 0 }' "$ours"; done
+    for w in "$@"; do awk -v w="$w" '$1 == "run" && $2 == w { print $3 + 0 }' "$OURS"; done
 }
 # Best (lowest) and median of the figures on standard input: "best median".
 stats() {
@@ -50,20 +60,28 @@ baseline() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
-printf '%-16s %9s %9s %6s   %9s %9s %6s   %12s\n' workload ours_best go_best ratio \
-    ours_med go_med ratio mutexcond_ns
+# The median of the passes' ratios of medians: Go's Benchmark$1 against
+# our runs named $2...
+pass_ratio() {
+    gname=$1; shift
+    for p in $(seq "$passes"); do
+        o=$(OURS=$work/ours.$p ourfigs "$@" | stats) g=$(GO=$work/go.$p gofigs "$gname" | stats)
+        awk -v a="${o#* }" -v b="${g#* }" 'BEGIN { print a / b }'
+    done | stats | awk '{ printf "%.2f", $2 }'
+}
+
+printf '%-16s %9s %9s %6s   %9s %9s %6s   %12s %6s\n' workload ours_best go_best ratio \
+    ours_med go_med ratio mutexcond_ns passes
 for pair in buffered_spsc:BufferedSPSC unbuffered_spsc:UnbufferedSPSC pingpong:PingPong \
             buffered_4p4c:Buffered4P4C; do
     w=${pair%%:*}
-    if [ "$w" = buffered_spsc ]; then # its profiling-off rounds are more runs of it
-        set -- $(ourfigs buffered_spsc buffered_spsc_prof_off | stats)
-    else
-        set -- $(ourfigs "$w" | stats)
-    fi
+    names=$w
+    [ "$w" = buffered_spsc ] && names="buffered_spsc buffered_spsc_prof_off" # more runs of it
+    set -- $(ourfigs $names | stats)
     ob=$1 om=$2
     set -- $(gofigs "${pair#*:}" | stats)
-    printf '%-16s %9s %9s %6s   %9s %9s %6s   %12s\n' "$w" "$ob" "$1" "$(ratio "$ob" "$1")" \
-        "$om" "$2" "$(ratio "$om" "$2")" "$(baseline "$w")"
+    printf '%-16s %9s %9s %6s   %9s %9s %6s   %12s %6s\n' "$w" "$ob" "$1" "$(ratio "$ob" "$1")" \
+        "$om" "$2" "$(ratio "$om" "$2")" "$(baseline "$w")" "$(pass_ratio "${pair#*:}" $names)"
 done
 set -- $(ourfigs buffered_spsc_prof_off | stats) $(ourfigs buffered_spsc_prof_on | stats)
 printf '%-16s off %s/%s ns, on %s/%s ns (best/median): on/off %s best, %s median\n' \
@@ -73,9 +91,8 @@ printf '%-16s off %s/%s ns, on %s/%s ns (best/median): on/off %s best, %s median
 # one after the other. The machine's speed comes in spells (a buffered run
 # takes 17-20 or 30-35 ns for seconds at a time), so the median of the
 # ratios of those pairs is steadier than the ratio of the two medians.
-ourfigs buffered_spsc_prof_off >"$go_out.off"
-ourfigs buffered_spsc_prof_on >"$go_out.on"
-paired=$(paste -d ' ' "$go_out.off" "$go_out.on" | awk '{ print $2 / $1 }' | stats)
-rm -f "$go_out.off" "$go_out.on"
+ourfigs buffered_spsc_prof_off >"$work/off"
+ourfigs buffered_spsc_prof_on >"$work/on"
+paired=$(paste -d ' ' "$work/off" "$work/on" | awk '{ print $2 / $1 }' | stats)
 printf '%-16s on/off of adjacent rounds: %s median (%s lowest)\n' "buffered profiling" \
     "$(printf '%.2f' "${paired#* }")" "$(printf '%.2f' "${paired%% *}")"
