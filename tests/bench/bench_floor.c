@@ -11,11 +11,18 @@
  *                     only for one producer and one consumer, it shows
  *                     what the claiming CAS costs
  *   syncprof_buffered syncprof_chan, capacity 128, one producer one consumer
+ *   bare_handoff      the protocol of an unbuffered channel's slot alone,
+ *                     one producer one consumer: the receiver registers
+ *                     by CAS, the sender completes it by CAS, the
+ *                     receiver takes the value and frees the slot with a
+ *                     store; no channel code around it
  *   syncprof_unbuffered  syncprof_chan, unbuffered, one producer one
  *                     consumer: against line_round_trip, what a hand-off
- *                     costs beyond the one round trip it needs
+ *                     costs beyond the one round trip it needs, and
+ *                     against bare_handoff, what our code around the
+ *                     slot's protocol costs
  *
- * Each round runs the five in turn, so that the machine's drift touches
+ * Each round runs the six in turn, so that the machine's drift touches
  * all of them; the figures are the median and best of ROUNDS rounds, in ns
  * per message (per round trip for line_round_trip).
  * Usage: bench_floor [messages per run, default 4000000]
@@ -163,6 +170,55 @@ static double run_bare(bool plain)
 static double run_bare_cas(void) { return run_bare(false); }
 static double run_bare_plain(void) { return run_bare(true); }
 
+/* ---- The slot's protocol alone ---- */
+
+/* State in the low byte, the value above it, in one word: free, a
+ * receiver waiting, done. */
+enum { HO_FREE, HO_WAITING, HO_DONE };
+static uint64_t handoff_word __attribute__((aligned(128)));
+
+static void *handoff_receiver(void *arg)
+{
+    long n = *(long *)arg;
+    uint64_t sum = 0;
+    for (long i = 0; i < n; i++) {
+        uint64_t free_word = HO_FREE;
+        while (!__atomic_compare_exchange_n(&handoff_word, &free_word, HO_WAITING, false,
+                                            __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+            free_word = HO_FREE;
+            sp_cpu_relax();
+        }
+        uint64_t w;
+        while (((w = __atomic_load_n(&handoff_word, __ATOMIC_ACQUIRE)) & 0xff) != HO_DONE)
+            sp_cpu_relax();
+        sum += w >> 8;
+        __atomic_store_n(&handoff_word, HO_FREE, __ATOMIC_RELEASE);
+    }
+    return (void *)(uintptr_t)sum;
+}
+
+static double run_handoff(void)
+{
+    long n = messages / 10;
+    pthread_t t;
+    __atomic_store_n(&handoff_word, HO_FREE, __ATOMIC_RELAXED);
+    double t0 = bench_now_s();
+    pthread_create(&t, NULL, handoff_receiver, &n);
+    for (long i = 0; i < n; i++) {
+        /* a blind first CAS, as the channel's sender makes, then polls */
+        uint64_t waiting = HO_WAITING;
+        while (!__atomic_compare_exchange_n(&handoff_word, &waiting, (uint64_t)i << 8 | HO_DONE,
+                                            false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+            do
+                sp_cpu_relax();
+            while (__atomic_load_n(&handoff_word, __ATOMIC_RELAXED) != HO_WAITING);
+            waiting = HO_WAITING;
+        }
+    }
+    pthread_join(t, NULL);
+    return (bench_now_s() - t0) * 1e9 / (double)n;
+}
+
 /* ---- syncprof's channels, the same way ---- */
 
 struct chan_job {
@@ -217,6 +273,7 @@ int main(int argc, char **argv)
         { "bare_ring", run_bare_cas },
         { "bare_ring_plain", run_bare_plain },
         { "syncprof_buffered", run_chan_buffered },
+        { "bare_handoff", run_handoff },
         { "syncprof_unbuffered", run_chan_unbuffered },
     };
     enum { N = sizeof runs / sizeof runs[0] };
