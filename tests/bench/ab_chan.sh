@@ -1,0 +1,48 @@
+#!/bin/sh
+# ab_chan.sh - two versions of wrappers/chan.c, timed in one process with
+# their rounds alternating (tests/bench/ab_chan.c): the way to tell a
+# change to the channel's code from a spell of the machine.
+#
+#   tests/bench/ab_chan.sh A B [rounds] [messages]
+#
+# A and B are each a git revision (its wrappers/chan.c) or a path to a
+# chan.c file; e.g. `ab_chan.sh HEAD wrappers/chan.c` times the work tree
+# against the last commit. Both are compiled with the work tree's headers
+# and linked with the library of the build directory BUILD (default
+# build), without its own chan.c. Needs that build (cmake --build build).
+set -eu
+[ $# -ge 2 ] || { sed -n '2,13p' "$0" >&2; exit 2; }
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "${BUILD:-$root/build}" && pwd)
+lib=$build/libsyncprof.a
+[ -f "$lib" ] || { echo "ab_chan.sh: no $lib; build first" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The source of one side: a file, or a revision's wrappers/chan.c.
+source_of() { # spec out
+    if [ -f "$1" ]; then cp "$1" "$2"; else git -C "$root" show "$1:wrappers/chan.c" >"$2"; fi
+}
+compile() { # prefix source
+    p=$1
+    ren=""
+    for f in make send recv free trysend tryrecv timedsend timedrecv close len cap; do
+        ren="$ren -Dsyncprof_chan_$f=${p}_chan_$f"
+    done
+    # the flags of the library's own build (CMakeLists.txt), chan.c's -mcx16 with them
+    cc -O2 -g -DNDEBUG -fPIC -std=gnu11 -mcx16 -fvisibility=hidden -D_GNU_SOURCE \
+        -DSYNCPROF_BUILDING_LIBRARY $ren -Dsyncprof_select=${p}_select \
+        -I"$root/include" -I"$root/src" -I"$root/wrappers" -I"$build/gen" \
+        -c "$2" -o "$work/$p.o"
+}
+source_of "$1" "$work/a.c"
+source_of "$2" "$work/b.c"
+compile A "$work/a.c"
+compile B "$work/b.c"
+cp "$lib" "$work/rest.a"
+ar d "$work/rest.a" chan.c.o
+cc -O2 -I"$root/tests/bench" -I"$root/src" "$root/tests/bench/ab_chan.c" "$work/A.o" "$work/B.o" \
+    "$work/rest.a" $(pkg-config --libs libunwind libprotobuf-c zlib libdw) -lpthread \
+    -o "$work/ab_chan"
+echo "A: $1   B: $2"
+"$work/ab_chan" "${3:-12}" "${4:-500000}"
