@@ -3,9 +3,10 @@
 # ctest: once in a normal build (-Wall -Wextra -Werror), then under
 # AddressSanitizer + UndefinedBehaviorSanitizer and under ThreadSanitizer
 # (where criterion cannot start, so tests/race_check.c is the suite).
+# A Release build (-O3) is compiled too, not run.
 #
 #   tests/run.sh                      everything
-#   SYNCPROF_SANITIZERS=none tests/run.sh   only the normal build
+#   SYNCPROF_SANITIZERS=none tests/run.sh   the normal build (and the -O3 compile)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/tests/install-deps.sh"
