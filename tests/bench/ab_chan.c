@@ -37,7 +37,7 @@ struct build {
     syncprof_chan *(*make)(size_t, size_t);
     int (*send)(syncprof_chan *, const void *);
     int (*recv)(syncprof_chan *, void *, bool *);
-    int (*free)(syncprof_chan *);
+    int (*chan_free)(syncprof_chan *);
 };
 
 static const struct build builds[2] = {
@@ -89,9 +89,9 @@ static double round_of(const struct build *b, size_t cap, bool pingpong, long n)
         fprintf(stderr, "ab_chan: build %s lost or changed messages\n", b->name);
         exit(1);
     }
-    b->free(j.in);
+    b->chan_free(j.in);
     if (j.out)
-        b->free(j.out);
+        b->chan_free(j.out);
     return ns;
 }
 
