@@ -29,12 +29,15 @@ compile() { # prefix source
     for f in make send recv free trysend tryrecv timedsend timedrecv close len cap; do
         ren="$ren -Dsyncprof_chan_$f=${p}_chan_$f"
     done
-    # the flags of the library's own build (CMakeLists.txt), chan.c's -mcx16 with them
-    cc -O2 -g -DNDEBUG -fPIC -std=gnu11 -mcx16 -fvisibility=hidden -D_GNU_SOURCE \
-        -DSYNCPROF_BUILDING_LIBRARY $ren -Dsyncprof_select=${p}_select \
-        -I"$root/include" -I"$root/src" -I"$root/wrappers" -I"$build/gen" \
-        -c "$2" -o "$work/$p.o"
+    # the build's own flags for chan.c (without -Werror: an older
+    # revision may not pass today's warnings)
+    cc $flags $ren -Dsyncprof_select=${p}_select -c "$2" -o "$work/$p.o"
 }
+# CMake's flags for the library's observers, chan.c's own option with them.
+make_vars=$build/CMakeFiles/syncprof_observers.dir/flags.make
+[ -f "$make_vars" ] || { echo "ab_chan.sh: no $make_vars" >&2; exit 1; }
+flags=$(sed -n 's/^C_\(DEFINES\|INCLUDES\|FLAGS\) = //p' "$make_vars" | sed 's/-Werror//' | tr '\n' ' ')
+case $(uname -m) in x86_64) flags="$flags -mcx16" ;; esac
 source_of "$1" "$work/a.c"
 source_of "$2" "$work/b.c"
 compile A "$work/a.c"
