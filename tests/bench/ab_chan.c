@@ -95,12 +95,6 @@ static double round_of(const struct build *b, size_t cap, bool pingpong, long n)
     return ns;
 }
 
-static int by_value(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
-
 int main(int argc, char **argv)
 {
     static const struct {
@@ -135,8 +129,7 @@ int main(int argc, char **argv)
         double m[2];
         printf("%-16s", workloads[w].name);
         for (int k = 0; k < 2; k++) {
-            qsort(t[k], (size_t)rounds, sizeof(double), by_value);
-            m[k] = t[k][rounds / 2];
+            m[k] = bench_median(t[k], rounds); /* sorts t[k]: the quartiles below */
             printf(" %9.1f %9.1f %9.1f  ", t[k][rounds / 4], m[k], t[k][3 * rounds / 4]);
         }
         printf(" %5.3f\n", m[1] / m[0]);
