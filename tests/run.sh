@@ -12,11 +12,15 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/tests/install-deps.sh"
 
 jobs=$(nproc 2>/dev/null || echo 2)
-run_suite() { # build-dir cmake-args...
+build_in() { # build-dir cmake-args...
   local dir=$1; shift
   echo "=== syncprof: building in $dir $*"
   cmake -S "$root" -B "$dir" -DSYNCPROF_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j "$jobs" >/dev/null
+}
+run_suite() { # build-dir cmake-args...
+  local dir=$1
+  build_in "$@"
   echo "=== syncprof: testing in $dir"
   ctest --test-dir "$dir" --output-on-failure -j 1
 }
@@ -25,9 +29,7 @@ run_suite "$root/build"
 # GCC warns about more at -O3 than at the default -O2, and a user who
 # builds with -DCMAKE_BUILD_TYPE=Release gets -Werror too: the library and
 # everything else must compile there as well (built, not run).
-echo "=== syncprof: building in $root/build-release (compile check, -O3)"
-cmake -S "$root" -B "$root/build-release" -DSYNCPROF_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$root/build-release" -j "$jobs" >/dev/null
+build_in "$root/build-release" -DCMAKE_BUILD_TYPE=Release
 case "${SYNCPROF_SANITIZERS:-all}" in
   none) ;;
   *)
