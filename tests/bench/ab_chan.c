@@ -11,14 +11,18 @@
  *
  * Usage: ab_chan [rounds, default 12] [messages, default 500000]
  * Prints, per workload, the median and quartiles of each build (ns per
- * message, per round trip for pingpong) and B/A of the medians; exits 1
- * if a build lost or changed a message (the sum of what was received).
+ * message, per round trip for pingpong), B/A of the medians, and each
+ * build's sleeps per round (the two threads' voluntary context switches:
+ * futex waits that slept, mostly); exits 1 if a build lost or changed a
+ * message (the sum of what was received).
  */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "bench_stats.h"
 
@@ -52,11 +56,21 @@ struct job {
     const struct build *b;
     syncprof_chan *in, *out; /* out NULL: consume only */
     long n;
+    long sleeps; /* the other thread's, written when it ends */
 };
+
+/* The calling thread's voluntary context switches so far. */
+static long thread_sleeps(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_nvcsw;
+}
 
 static void *other(void *arg)
 {
     struct job j = *(struct job *)arg;
+    long sleeps0 = thread_sleeps();
     int64_t v, sum = 0;
     for (long i = 0; i < j.n; i++) {
         j.b->recv(j.in, &v, NULL);
@@ -64,15 +78,18 @@ static void *other(void *arg)
         if (j.out)
             j.b->send(j.out, &v);
     }
+    ((struct job *)arg)->sleeps = thread_sleeps() - sleeps0;
     return (void *)(intptr_t)sum;
 }
 
-/* One round: ns per message (per round trip when pingpong). */
-static double round_of(const struct build *b, size_t cap, bool pingpong, long n)
+/* One round: ns per message (per round trip when pingpong); the two
+ * threads' sleeps are added to *sleeps. */
+static double round_of(const struct build *b, size_t cap, bool pingpong, long n, long *sleeps)
 {
     static struct job j __attribute__((aligned(128)));
     j = (struct job){ b, b->make(sizeof(int64_t), cap),
-                      pingpong ? b->make(sizeof(int64_t), 0) : NULL, n };
+                      pingpong ? b->make(sizeof(int64_t), 0) : NULL, n, 0 };
+    long sleeps0 = thread_sleeps();
     pthread_t t;
     double t0 = bench_now_s();
     pthread_create(&t, NULL, other, &j);
@@ -85,6 +102,7 @@ static double round_of(const struct build *b, size_t cap, bool pingpong, long n)
     void *sum;
     pthread_join(t, &sum);
     double ns = (bench_now_s() - t0) * 1e9 / (double)n;
+    *sleeps += thread_sleeps() - sleeps0 + j.sleeps;
     if ((intptr_t)sum != (intptr_t)(n * (n - 1) / 2)) {
         fprintf(stderr, "ab_chan: build %s lost or changed messages\n", b->name);
         exit(1);
@@ -116,13 +134,16 @@ int main(int argc, char **argv)
     double *t[2];
     t[0] = calloc((size_t)rounds, sizeof(double));
     t[1] = calloc((size_t)rounds, sizeof(double));
-    printf("%-16s %28s   %28s   %5s\n", "workload", "A q1/median/q3", "B q1/median/q3", "B/A");
+    printf("%-16s %28s   %28s   %5s  %s\n", "workload", "A q1/median/q3", "B q1/median/q3",
+           "B/A", "sleeps/round A B");
     for (size_t w = 0; w < sizeof workloads / sizeof workloads[0]; w++) {
         long n = messages / workloads[w].div;
+        long sleeps[2] = { 0, 0 }, warmup = 0;
         for (int r = -1; r < rounds; r++) /* round -1: a warm-up, not counted */
             for (int k = 0; k < 2; k++) {
                 int which = (r & 1) ? 1 - k : k;
-                double ns = round_of(&builds[which], workloads[w].cap, workloads[w].pingpong, n);
+                double ns = round_of(&builds[which], workloads[w].cap, workloads[w].pingpong, n,
+                                     r >= 0 ? &sleeps[which] : &warmup);
                 if (r >= 0)
                     t[which][r] = ns;
             }
@@ -132,7 +153,8 @@ int main(int argc, char **argv)
             m[k] = bench_median(t[k], rounds); /* sorts t[k]: the quartiles below */
             printf(" %9.1f %9.1f %9.1f  ", t[k][rounds / 4], m[k], t[k][3 * rounds / 4]);
         }
-        printf(" %5.3f\n", m[1] / m[0]);
+        printf(" %5.3f  %7.1f %7.1f\n", m[1] / m[0], (double)sleeps[0] / rounds,
+               (double)sleeps[1] / rounds);
     }
     free(t[0]);
     free(t[1]);
