@@ -149,9 +149,10 @@ static SP_TLS int slot_spins = SPIN_SLOT;
  * unbuffered channel fell into a chain of sleeps, each hand-off paying a
  * wake-up, for thousands of hand-offs at a time (counted: up to 7,000
  * sleeps in a round of 300,000 hand-offs, which then took 1.7 times as
- * long; with the long spin, under 20). The long spin adapts as the others
- * do, so a thread whose partner is busy for long after each wake-up (a
- * slow consumer) soon stops paying it.
+ * long; with the long spin, under 20). Its length adapts in every wait
+ * that follows a wake-up, as the others do: a thread whose partner stays
+ * busy for long after each wake-up (a slow consumer) soon stops paying
+ * it, and takes it up again once such spins pay.
  */
 #define SPIN_AFTER_WAKE 4000
 static SP_TLS int wake_spins = SPIN_AFTER_WAKE;
@@ -1216,9 +1217,9 @@ static inline void spun(bool after_wake, bool worked)
 static inline bool spin_until(bool (*done)(const void *), const void *arg)
 {
     int spins = wait_spins;
-    bool after_wake = woke_partner && wake_spins > spins;
+    bool after_wake = woke_partner; /* then wake_spins adapts, even when not longer */
     woke_partner = false;
-    if (after_wake)
+    if (after_wake && wake_spins > spins)
         spins = wake_spins;
     for (int i = 0; i < spins + SPIN_YIELD; i++) {
         if (done(arg)) {
