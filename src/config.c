@@ -5,11 +5,18 @@
  *   SYNCPROF_MUTEX_FRACTION  integer >= 0, as syncprof_set_mutex_profile_fraction
  *   SYNCPROF_BLOCK_RATE      integer >= 0 (ns), as syncprof_set_block_profile_rate
  *   SYNCPROF_MAX_STACKS      integer in [1, 1<<24], as syncprof_set_max_stacks
- *   SYNCPROF_OUT             directory; at exit each enabled profile is written
- *                            there as <name>.<pid>.pb.gz
+ *   SYNCPROF_OUT             directory, created when missing (with its
+ *                            parents, mode 0755); at exit each enabled
+ *                            profile is written there as <name>.<pid>.pb.gz
  *
  * A bad value never aborts the program: one warning line on stderr, and the
  * default stays.
+ *
+ * Every SYNCPROF_* variable of the library is read through sp_getenv,
+ * which sees none in a privileged process (setuid, setgid, file
+ * capabilities: AT_SECURE): whoever starts such a program must not be able
+ * to make it write files, append dumps or listen on a port with its
+ * privileges.
  *
  * Preload mode (sp_config_preload, set by the LD_PRELOAD interposer before
  * this constructor runs): SYNCPROF_OUT defaults to the current directory,
@@ -25,10 +32,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include <syncprof/syncprof.h>
 
+#include "cli_table.h"
 #include "config.h"
 #include "profile_table.h"
 #include "sampling.h"
@@ -48,14 +57,40 @@ static bool parse_int(const char *s, long long min, long long max, long long *ou
     return true;
 }
 
+/* Set by the first sp_getenv call: the privileged-process notice is then
+ * printed, or known to be not needed. */
+static bool privilege_checked;
+
+static bool any_syncprof_variable(void)
+{
+    for (char **e = environ; e && *e; e++)
+        if (strncmp(*e, "SYNCPROF_", 9) == 0)
+            return true;
+    return false;
+}
+
+const char *sp_getenv(const char *name)
+{
+    if (getauxval(AT_SECURE) != 0 &&
+        !__atomic_exchange_n(&privilege_checked, true, __ATOMIC_ACQ_REL) && any_syncprof_variable())
+        fprintf(stderr, "syncprof: privileged process (setuid, setgid or capabilities): "
+                        "ignoring the SYNCPROF_* environment variables\n");
+    return secure_getenv(name);
+}
+
 void sp_env_warn(const char *name, const char *value, const char *expected)
 {
     fprintf(stderr, "syncprof: ignoring %s=\"%s\": expected %s\n", name, value, expected);
 }
 
+void sp_env_refuse(const char *name, const char *value, const char *why)
+{
+    fprintf(stderr, "syncprof: ignoring %s=\"%s\": %s\n", name, value, why);
+}
+
 bool sp_env_int(const char *name, long long min, long long max, long long *out)
 {
-    const char *s = getenv(name);
+    const char *s = sp_getenv(name);
     if (!s)
         return false;
     if (parse_int(s, min, max, out))
@@ -70,7 +105,7 @@ bool sp_env_bool(const char *name, bool *out)
 {
     static const char *const yes[] = { "1", "true", "yes", "on" };
     static const char *const no[] = { "0", "false", "no", "off" };
-    const char *s = getenv(name);
+    const char *s = sp_getenv(name);
     if (!s)
         return false;
     for (size_t i = 0; i < 4; i++) {
@@ -118,14 +153,19 @@ static void report_written(const char *name, const char *path, int err, void *ar
 
 static void write_profiles_at_exit(void)
 {
+    if (sp_profile_inherited_only())
+        return; /* a child of fork that recorded nothing: its parent's files cover it */
     sp_config_write_profiles(report_written, NULL);
 }
 
 /* The output directory: SYNCPROF_OUT, or in preload mode the current
- * directory; preload mode makes a relative one absolute. false: none. */
+ * directory; preload mode makes a relative one absolute. A SYNCPROF_OUT
+ * that does not exist is created now, as `syncprof run --out` creates its
+ * directory; if that fails, the failure is said once here and the writes
+ * at exit fail as they would have. false: none. */
 static bool choose_out_dir(void)
 {
-    const char *out = getenv("SYNCPROF_OUT");
+    const char *out = sp_getenv("SYNCPROF_OUT");
     bool given = out && *out;
     if (!given && !sp_config_preload)
         return false;
@@ -142,6 +182,10 @@ static bool choose_out_dir(void)
         out_dir[0] = '\0';
         return false;
     }
+    int e = given ? sp_mkdir_p(out_dir, 0755) : 0;
+    if (e != 0)
+        fprintf(stderr, "syncprof: cannot create SYNCPROF_OUT directory %s: %s\n", out_dir,
+                strerror(e));
     return true;
 }
 

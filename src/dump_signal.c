@@ -8,19 +8,19 @@
  * signals that arrive while a dump is pending merge into it. Set-up is
  * under setup_lock (a spinlock held for a pipe2 and a pthread_create).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <syncprof/syncprof.h>
 
+#include "cli_table.h"
 #include "config.h"
 #include "export.h"
 #include "sampling.h"
@@ -50,6 +50,11 @@ static void *dumper(void *arg)
     pthread_setname_np(pthread_self(), "syncprof-dump");
     unsigned char sig;
     for (;;) {
+        struct pollfd pfd = { .fd = wake_pipe[0], .events = POLLIN };
+        if (poll(&pfd, 1, SP_SERVICE_TICK_MS) == 0) {
+            sp_service_thread_tick();
+            continue;
+        }
         ssize_t r = read(wake_pipe[0], &sig, 1);
         if (r < 0 && errno == EINTR)
             continue;
@@ -93,9 +98,11 @@ static int start_dumper(void)
     return r;
 }
 
+/* KILL and STOP cannot be caught, and a fault signal (SEGV, BUS, ...) must
+ * stay the program's crash (see sp_signal_refusal): EINVAL for those. */
 SP_PUBLIC int syncprof_dump_on_signal(int sig)
 {
-    if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP)
+    if (sig <= 0 || sig >= NSIG || sp_signal_refusal(sig))
         return EINVAL;
     if (sp_stack_signal_install() == 0 && sig == sp_stack_signal())
         return EINVAL;
@@ -110,36 +117,19 @@ SP_PUBLIC int syncprof_dump_on_signal(int sig)
     return sigaction(sig, &sa, NULL) == 0 ? 0 : errno;
 }
 
-/* A signal by name ("QUIT", "SIGQUIT", "usr1") or number; 0 if neither. */
-static int parse_signal(const char *s)
-{
-    static const struct { const char *name; int sig; } names[] = {
-        { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "USR1", SIGUSR1 },
-        { "USR2", SIGUSR2 }, { "TERM", SIGTERM }, { "ALRM", SIGALRM }, { "PWR", SIGPWR },
-        { "WINCH", SIGWINCH }, { "URG", SIGURG }, { "TSTP", SIGTSTP }, { "CONT", SIGCONT },
-    };
-    if (isdigit((unsigned char)s[0])) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        return *end == '\0' && v > 0 && v < NSIG ? (int)v : 0;
-    }
-    if (strncasecmp(s, "SIG", 3) == 0)
-        s += 3;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcasecmp(s, names[i].name) == 0)
-            return names[i].sig;
-    return 0;
-}
-
 __attribute__((constructor)) static void dump_signal_from_environment(void)
 {
     bool on;
     if (sp_env_bool("SYNCPROF_DUMP_EXIT", &on))
         exit_after = on;
-    const char *s = getenv("SYNCPROF_DUMP_SIGNAL");
+    const char *s = sp_getenv("SYNCPROF_DUMP_SIGNAL");
     if (!s || !*s)
         return;
-    int sig = parse_signal(s);
-    if (sig == 0 || syncprof_dump_on_signal(sig) != 0)
+    int refused, sig = sp_signal_parse(s, &refused);
+    char why[128];
+    if (sig == -2)
+        sp_env_refuse("SYNCPROF_DUMP_SIGNAL", s,
+                      sp_signal_refused_text(refused, "dumps", why, sizeof why));
+    else if (sig <= 0 || syncprof_dump_on_signal(sig) != 0)
         sp_env_warn("SYNCPROF_DUMP_SIGNAL", s, "a signal name (QUIT, USR1, ...) or number");
 }

@@ -893,7 +893,7 @@ static const char *http_where(void)
  * (or why it does not) on stderr. */
 __attribute__((constructor)) static void http_from_environment(void)
 {
-    const char *addr = getenv("SYNCPROF_HTTP");
+    const char *addr = sp_getenv("SYNCPROF_HTTP");
     if (!addr || !*addr)
         return;
     int r = syncprof_http_start(addr);

@@ -95,12 +95,22 @@ void *sp_profile_arena_alloc(size_t size)
 /* ---- Fork ------------------------------------------------------------- */
 
 /*
- * A child of fork keeps the profile so far, but only the forking thread:
- * a table or arena lock that another thread held at the fork would never
- * be released, and the child would hang in its next sample or in writing
- * its profiles at exit. The critical sections are a few stores long, so
- * the child releases them all.
+ * A child of fork has only the forking thread: a table or arena lock that
+ * another thread held at the fork would never be released, and the child
+ * would hang in its next sample or in writing its profiles at exit. The
+ * critical sections are a few stores long, so the child releases them all.
+ *
+ * A child's profiles are its own: the parent's samples stay the parent's,
+ * so that the files of a process tree add up without counting anything
+ * twice. The tables are emptied lazily, by the child's first sample, so
+ * a program that forks thousands of children that never block (make, a
+ * shell, a test runner) pays nothing for it; until then the child reads as
+ * empty, and a child that records nothing writes no files at all
+ * (sp_profile_inherited_only).
  */
+static int inherited;                 /* 1: a child of fork that recorded nothing yet; atomic */
+static sp_spinlock forget_lock = SP_SPINLOCK_INIT;
+
 static void release_locks_in_child(void)
 {
     for (int k = 0; k < SP_PROFILE__COUNT; k++) {
@@ -109,11 +119,44 @@ static void release_locks_in_child(void)
         sp_spin_unlock(&tables[k].lost_lock);
     }
     sp_spin_unlock(&arena_lock);
+    sp_spin_unlock(&forget_lock);
+    __atomic_store_n(&inherited, 1, __ATOMIC_RELEASE);
 }
 
 __attribute__((constructor)) static void register_fork_handler(void)
 {
     pthread_atfork(NULL, NULL, release_locks_in_child);
+}
+
+/* The child's first sample: forgets the parent's buckets (their memory
+ * stays in the arena, unreferenced). */
+static void forget_inherited(void)
+{
+    sp_spin_lock(&forget_lock);
+    if (__atomic_load_n(&inherited, __ATOMIC_ACQUIRE)) {
+        for (int k = 0; k < SP_PROFILE__COUNT; k++) {
+            struct sp_table *t = &tables[k];
+            for (unsigned i = 0; i < SP_STRIPES; i++)
+                sp_spin_lock(&t->stripe[i]);
+            memset(t->slots, 0, sizeof t->slots);
+            atomic_store(&t->all, NULL);
+            atomic_store(&t->nbuckets, 0);
+            sp_spin_lock(&t->lost_lock);
+            t->lost_count = 0;
+            t->lost_delay = 0;
+            t->lost_samples = 0;
+            sp_spin_unlock(&t->lost_lock);
+            for (unsigned i = 0; i < SP_STRIPES; i++)
+                sp_spin_unlock(&t->stripe[i]);
+        }
+        __atomic_store_n(&inherited, 0, __ATOMIC_RELEASE);
+    }
+    sp_spin_unlock(&forget_lock);
+}
+
+bool sp_profile_inherited_only(void)
+{
+    return __atomic_load_n(&inherited, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* ---- Adding samples --------------------------------------------------- */
@@ -179,6 +222,8 @@ static void add_lost(struct sp_table *t, double count, int64_t delay_ns)
 void sp_profile_add(enum sp_profile_kind kind, const uintptr_t *pcs, int n,
                     const struct sp_label_set *labels, double count, int64_t delay_ns)
 {
+    if (__builtin_expect(__atomic_load_n(&inherited, __ATOMIC_RELAXED), 0))
+        forget_inherited();
     struct sp_table *t = &tables[kind];
     uint64_t h = bucket_hash(pcs, n, labels);
     sp_spinlock *l = &t->stripe[h % SP_STRIPES];
@@ -211,6 +256,10 @@ int sp_profile_snapshot(enum sp_profile_kind kind, struct sp_record **out, size_
     *n = 0;
     if (!recs)
         return ENOMEM;
+    if (sp_profile_inherited_only()) {
+        *out = recs; /* the parent's samples are not this process's */
+        return 0;
+    }
 
     size_t k = 0;
     for (struct sp_bucket *b = head; b && k < cap - 1; b = b->all_next) {
@@ -233,6 +282,8 @@ int sp_profile_snapshot(enum sp_profile_kind kind, struct sp_record **out, size_
 uint64_t sp_profile_lost_samples(enum sp_profile_kind kind)
 {
     struct sp_table *t = &tables[kind];
+    if (sp_profile_inherited_only())
+        return 0;
     sp_spin_lock(&t->lost_lock);
     uint64_t n = t->lost_samples;
     sp_spin_unlock(&t->lost_lock);

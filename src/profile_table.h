@@ -22,6 +22,7 @@
 #define SP_PROFILE_TABLE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* One list of the profile kinds, so names and enums never drift apart. */
@@ -75,6 +76,11 @@ void sp_profile_add(enum sp_profile_kind kind, const uintptr_t *pcs, int n,
  * record is itself consistent.
  */
 int sp_profile_snapshot(enum sp_profile_kind kind, struct sp_record **out, size_t *n);
+
+/* True in a child of fork that has recorded no sample of its own: its
+ * profiles are empty, and it writes none at exit (the parent's files hold
+ * what it inherited). */
+bool sp_profile_inherited_only(void);
 
 /* How many samples went to the lost-samples stack so far. */
 uint64_t sp_profile_lost_samples(enum sp_profile_kind kind);

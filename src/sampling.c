@@ -14,6 +14,7 @@
  * per-thread "in profiler" flag keeps the profiler from recording (and
  * recursing into) locks taken by the code it calls, such as libunwind's.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -160,6 +161,24 @@ void sp_mutex_event(const void *object, int64_t d, void *leaf, uintptr_t caller)
 
 /* ---- Re-entrancy guard ------------------------------------------------ */
 
+/*
+ * The one re-entrancy rule (docs/semantics.md): while in_profiler is
+ * nonzero, every wrapped call of this thread goes straight to the real
+ * function and nothing is recorded. It is set around everything syncprof
+ * does on a program's thread (recording a sample, a dump's signal handler,
+ * the public calls that write or dump), and for the whole life of
+ * syncprof's own threads, so the locks of libunwind, libdw, zlib,
+ * protobuf-c, libmicrohttpd and the allocator are never observed and a
+ * sample can never re-enter the code that is taking it.
+ *
+ * The outermost entry also disables cancellation, and the matching leave
+ * restores the caller's state: stack capture and writing reach libc
+ * cancellation points (open, read), and a thread unwound there would leave
+ * a profiler lock held. A cancel that arrives meanwhile stays pending and
+ * is acted on where the program's own code next allows it.
+ */
+static SP_TLS int cancel_state_outside; /* the caller's state, saved at depth 0 */
+
 bool sp_in_profiler(void)
 {
     return in_profiler != 0;
@@ -167,10 +186,16 @@ bool sp_in_profiler(void)
 
 void sp_enter_profiler(void)
 {
-    in_profiler++;
+    if (in_profiler++ == 0)
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state_outside);
 }
 
+/* The saved state is read before the depth drops: a signal handler that
+ * enters and leaves in between then saves and restores "disabled", and
+ * this restore still puts back the caller's own state. */
 void sp_leave_profiler(void)
 {
-    in_profiler--;
+    int outside = cancel_state_outside;
+    if (--in_profiler == 0)
+        pthread_setcancelstate(outside, NULL);
 }

@@ -11,6 +11,7 @@
 #include <libunwind.h>
 #include <stdint.h>
 
+#include "alt_stack.h"
 #include "stack_capture.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -50,13 +51,27 @@ static int backtrace_raw(void **raw, int max)
 #endif
 }
 
-/* Frames the library itself may add below the wrapper's caller. */
+/* Frames the library itself may add below the wrapper's caller (the
+ * borrowed-stack switch among them). */
 #define SP_INTERNAL_FRAMES 16
+
+struct raw_trace {
+    void *pcs[SP_MAX_FRAMES + SP_INTERNAL_FRAMES];
+    int n;
+};
+
+static void trace_into(void *arg)
+{
+    struct raw_trace *t = arg;
+    t->n = backtrace_raw(t->pcs, (int)(sizeof t->pcs / sizeof t->pcs[0]));
+}
 
 int sp_stack_capture(uintptr_t *pcs, void *leaf, uintptr_t caller)
 {
-    void *raw[SP_MAX_FRAMES + SP_INTERNAL_FRAMES];
-    int n = backtrace_raw(raw, (int)(sizeof raw / sizeof raw[0]));
+    struct raw_trace t = { .n = 0 };
+    sp_alt_stack_run(trace_into, &t); /* unwinding needs room (alt_stack.h) */
+    void **raw = t.pcs;
+    int n = t.n;
 
     pcs[0] = (uintptr_t)leaf + 1;
     int first = -1;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "profile_table.h"
@@ -88,7 +89,7 @@ static Dwfl *sp_dwfl_open(void)
     if (dwfl == NULL)
         return NULL;
     dwfl_report_begin(dwfl);
-    int err = dwfl_linux_proc_report(dwfl, getpid());
+    int err = dwfl_linux_proc_report(dwfl, (pid_t)syscall(SYS_gettid)); /* see SP_PROC_MAPS */
     if (dwfl_report_end(dwfl, NULL, NULL) != 0 || err < 0) {
         dwfl_end(dwfl);
         return NULL;
@@ -175,11 +176,19 @@ static int sp_add_mapping(struct sp_symbolizer *s, size_t *cap, struct sp_mappin
     return 0;
 }
 
+/*
+ * The calling thread's view of the address space. Not /proc/self/maps:
+ * that is the thread group leader's, which reads empty once the main
+ * thread has ended with pthread_exit() while other threads (the ones
+ * writing the profiles) still run.
+ */
+#define SP_PROC_MAPS "/proc/thread-self/maps"
+
 /* Reads the executable mappings. An unreadable /proc leaves none: the
  * profile is still written, only without mappings. Returns 0 or ENOMEM. */
 static int sp_load_mappings(struct sp_symbolizer *s)
 {
-    FILE *f = fopen("/proc/self/maps", "re");
+    FILE *f = fopen(SP_PROC_MAPS, "re");
     char *line = NULL, *path;
     size_t linecap = 0, cap = 0;
     struct sp_mapping m;
@@ -493,7 +502,7 @@ static uint64_t cached_maps;             /* under sym_lock: hash of the executab
 /* A hash of the executable lines of /proc/self/maps, 0 if unreadable. */
 static uint64_t sp_executable_maps_hash(void)
 {
-    FILE *f = fopen("/proc/self/maps", "re");
+    FILE *f = fopen(SP_PROC_MAPS, "re");
     if (!f)
         return 0;
     uint64_t h = 1469598103934665603ULL;

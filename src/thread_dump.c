@@ -24,6 +24,7 @@
 #include <syncprof/syncprof.h>
 
 #include "clock.h"
+#include "config.h"
 #include "export.h"
 #include "format.h"
 #include "format_common.h"
@@ -537,7 +538,7 @@ SP_PUBLIC int syncprof_dump_threads(int fd)
 
 __attribute__((constructor)) static void dump_destination_from_environment(void)
 {
-    const char *p = getenv("SYNCPROF_DUMP");
+    const char *p = sp_getenv("SYNCPROF_DUMP");
     if (!p || !*p)
         return;
     if (strlen(p) >= sizeof report_path)

@@ -9,13 +9,19 @@
  * list (once per thread); sp_self_tid is a thread-local load after the
  * first call.
  */
+#include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "export.h"
+#include "sampling.h"
 #include "thread_registry.h"
 
 #define SP_RECS_PER_CHUNK 64
@@ -129,8 +135,11 @@ struct sp_thread_rec *sp_thread_find(int tid)
     return NULL;
 }
 
+/* A service thread is inside the profiler for its whole life (sampling.h):
+ * nothing it does is observed. */
 void sp_service_thread_register(void)
 {
+    sp_enter_profiler();
     int tid = sp_self_tid();
     for (int i = 0; i < SP_MAX_SERVICE; i++) {
         int zero = 0;
@@ -148,6 +157,50 @@ void sp_service_thread_unregister(void)
         __atomic_compare_exchange_n(&service_tids[i], &mine, 0, false, __ATOMIC_RELAXED,
                                     __ATOMIC_RELAXED);
     }
+    sp_leave_profiler();
+}
+
+/* The main thread has ended (pthread_exit): the kernel shows the thread
+ * group's leader as a zombie until the whole process ends. */
+static bool main_thread_ended(void)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)getpid());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false; /* no /proc: never decide that the program is over */
+    ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len <= 0)
+        return false;
+    buf[len] = '\0';
+    const char *paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+/* Every thread but the ended main thread is one of the library's own. */
+static bool only_service_threads_left(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return false;
+    bool alone = true;
+    struct dirent *e;
+    while (alone && (e = readdir(d)) != NULL) {
+        int tid = atoi(e->d_name);
+        if (tid > 0 && tid != (int)getpid() && !sp_is_service_thread(tid))
+            alone = false;
+    }
+    closedir(d);
+    return alone;
+}
+
+void sp_service_thread_tick(void)
+{
+    static int ending;
+    if (main_thread_ended() && only_service_threads_left() &&
+        !__atomic_exchange_n(&ending, 1, __ATOMIC_ACQ_REL))
+        exit(0);
 }
 
 bool sp_is_service_thread(int tid)

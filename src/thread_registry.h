@@ -54,9 +54,24 @@ struct sp_thread_rec *sp_thread_records(void);
  * of records. */
 struct sp_thread_rec *sp_thread_find(int tid);
 
-/* Marks the calling thread as one of the library's own (watchdog, dumper). */
+/* Marks the calling thread as one of the library's own (watchdog, dumper,
+ * writer): from now on it is inside the profiler (sampling.h), until it
+ * unregisters. */
 void sp_service_thread_register(void);
 void sp_service_thread_unregister(void);
 bool sp_is_service_thread(int tid);
+
+/* SP_SERVICE_TICK_MS: the longest a service thread waits between ticks. */
+#define SP_SERVICE_TICK_MS 500
+
+/*
+ * Called by every service thread at least every SP_SERVICE_TICK_MS while it
+ * waits. When the program's own threads are all gone (its main thread
+ * ended with pthread_exit() and the others returned), only syncprof's
+ * threads would keep the process alive: the process then exits with status
+ * 0, as glibc ends it when its last thread exits, and atexit handlers (the
+ * profiles' writing among them) run.
+ */
+void sp_service_thread_tick(void);
 
 #endif /* SP_THREAD_REGISTRY_H */

@@ -3,17 +3,25 @@
  * thread_stacks.h).
  *
  * Protocol, per capture. The capturing thread holds capture_lock (a raw
- * futex lock: captures are rare and may be long). Each target thread gets a
- * slot from a pool of mmap'd chunks that are never unmapped, so a signal
- * that arrives late still writes into valid memory. A slot moves
+ * futex lock: captures are rare and may be long). Each target thread gets
+ * an idle slot from a pool of mmap'd chunks that are never unmapped, so a
+ * signal that arrives late still writes into valid memory. A slot moves
  * IDLE -> ARMED (by the capturer, after setting tid) -> BUSY (by the
- * handler of that very thread, with a CAS) -> DONE (handler, release), and
+ * handler of that very thread, with a CAS) -> DONE (handler, CAS), and
  * back to IDLE when the capturer has copied it. A capturer that gives up
  * CASes ARMED -> IDLE, so a late handler finds nothing to do; if the
- * handler already made it BUSY, the capturer waits for DONE, which comes
- * within one unwind. The slot's address travels in the signal's
- * si_value (rt_tgsigqueueinfo); the handler accepts only SI_QUEUE signals
- * from this process whose pointer is a slot of the pool.
+ * handler already made it BUSY, the capturer waits for DONE at most
+ * SP_STACK_BUSY_MS more, then CASes BUSY -> ABANDONED: the handler, finding
+ * its DONE refused, makes the slot IDLE itself, and the capture reports
+ * that thread's stack unavailable. No step of a capture waits without a
+ * bound. The slot's address travels in the signal's si_value
+ * (rt_tgsigqueueinfo); the handler accepts only SI_QUEUE signals from this
+ * process whose pointer is a slot of the pool.
+ *
+ * The handler runs inside the profiler (sampling.h: anything libunwind
+ * calls goes to the real functions) and unwinds on a borrowed stack
+ * (alt_stack.h), so a thread with a minimum-size stack only needs room for
+ * the signal frame.
  */
 #define UNW_LOCAL_ONLY
 #include <dirent.h>
@@ -32,15 +40,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alt_stack.h"
 #include "clock.h"
+#include "sampling.h"
 #include "stack_capture.h"
 #include "thread_registry.h"
+#include "spinlock.h"
 #include "thread_stacks.h"
 
 #define SP_SLOTS_PER_CHUNK 256
 #define SP_STACK_SIGNAL_OFFSET 7
 
-enum { SLOT_IDLE, SLOT_ARMED, SLOT_BUSY, SLOT_DONE };
+enum { SLOT_IDLE, SLOT_ARMED, SLOT_BUSY, SLOT_DONE, SLOT_ABANDONED };
+
+/* How long a capturer waits for a handler that has begun to unwind. */
+#define SP_STACK_BUSY_MS 100
 
 struct slot {
     int state;                   /* SLOT_*; atomic */
@@ -55,7 +69,6 @@ struct chunk {
 };
 
 static struct chunk *chunks;     /* grow-only list; pushed under capture_lock */
-static size_t nchunks;           /* under capture_lock */
 static int answered;             /* handlers done in this capture; futex word, atomic */
 static int stack_sig;            /* chosen signal; written once under capture_lock */
 static int capture_lock;         /* 0 free, 1 held, 2 held with waiters */
@@ -98,19 +111,27 @@ static bool is_slot(const void *p)
     return false;
 }
 
-/* Unwinds from the interrupted context uc into s. */
-static int unwind_from(void *uc, uintptr_t *pcs, int max)
+struct unwind_job {
+    void *uc;       /* the interrupted context */
+    struct slot *s; /* where the frames go */
+};
+
+/* Unwinds from the interrupted context into the job's slot. */
+static void unwind_from(void *arg)
 {
+    struct unwind_job *job = arg;
+    struct slot *s = job->s;
     unw_cursor_t cur;
     unw_word_t ip;
-    if (unw_init_local2(&cur, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) != 0 ||
+    s->nframes = 0;
+    if (unw_init_local2(&cur, (unw_context_t *)job->uc, UNW_INIT_SIGNAL_FRAME) != 0 ||
         unw_get_reg(&cur, UNW_REG_IP, &ip) != 0)
-        return 0;
+        return;
     int n = 0;
-    pcs[n++] = (uintptr_t)ip + 1; /* the interrupted instruction, as a return address */
-    while (n < max && unw_step(&cur) > 0 && unw_get_reg(&cur, UNW_REG_IP, &ip) == 0)
-        pcs[n++] = (uintptr_t)ip;
-    return n;
+    s->pcs[n++] = (uintptr_t)ip + 1; /* the interrupted instruction, as a return address */
+    while (n < SP_MAX_FRAMES && unw_step(&cur) > 0 && unw_get_reg(&cur, UNW_REG_IP, &ip) == 0)
+        s->pcs[n++] = (uintptr_t)ip;
+    s->nframes = n;
 }
 
 static void on_stack_signal(int sig, siginfo_t *si, void *uc)
@@ -124,10 +145,19 @@ static void on_stack_signal(int sig, siginfo_t *si, void *uc)
         int armed = SLOT_ARMED;
         if (__atomic_compare_exchange_n(&s->state, &armed, SLOT_BUSY, false, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED)) {
-            s->nframes = unwind_from(uc, s->pcs, SP_MAX_FRAMES);
-            __atomic_store_n(&s->state, SLOT_DONE, __ATOMIC_RELEASE);
-            __atomic_fetch_add(&answered, 1, __ATOMIC_RELEASE);
-            futex(&answered, FUTEX_WAKE_PRIVATE, 1, NULL);
+            struct unwind_job job = { uc, s };
+            sp_enter_profiler();
+            if (!sp_alt_stack_run_in_handler(unwind_from, &job))
+                s->nframes = 0;
+            sp_leave_profiler();
+            int busy = SLOT_BUSY;
+            if (__atomic_compare_exchange_n(&s->state, &busy, SLOT_DONE, false, __ATOMIC_RELEASE,
+                                            __ATOMIC_RELAXED)) {
+                __atomic_fetch_add(&answered, 1, __ATOMIC_RELEASE);
+                futex(&answered, FUTEX_WAKE_PRIVATE, 1, NULL);
+            } else {
+                __atomic_store_n(&s->state, SLOT_IDLE, __ATOMIC_RELEASE); /* abandoned */
+            }
         }
     }
     errno = saved_errno;
@@ -142,6 +172,9 @@ static int install_locked(void)
 {
     if (stack_sig)
         return 0;
+    int r = sp_alt_stack_prepare();
+    if (r != 0)
+        return r;
     for (int s = SIGRTMIN + SP_STACK_SIGNAL_OFFSET; s <= SIGRTMAX; s++) {
         struct sigaction old, sa;
         if (sigaction(s, NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
@@ -169,27 +202,42 @@ int sp_stack_signal_install(void)
 
 /* ---- Slots ------------------------------------------------------------------------ */
 
-static struct slot *slot_at(size_t i)
+static bool slots_grow_locked(void)
 {
-    size_t c = nchunks - 1 - i / SP_SLOTS_PER_CHUNK; /* the list is newest first */
-    struct chunk *ch = chunks;
-    while (c-- > 0)
-        ch = ch->next;
-    return &ch->slots[i % SP_SLOTS_PER_CHUNK];
+    struct chunk *c = mmap(NULL, sizeof *c, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (c == MAP_FAILED)
+        return false;
+    c->next = chunks;
+    __atomic_store_n(&chunks, c, __ATOMIC_RELEASE);
+    return true;
 }
 
-static bool slots_reserve_locked(size_t n)
+/*
+ * An idle slot, searching on from *cursor (chunk, index) and growing the
+ * pool when every slot is taken. A slot is not idle while a handler that
+ * was given up on is still unwinding into it. NULL if the pool cannot grow.
+ */
+struct slot_cursor {
+    struct chunk *chunk;
+    int index;
+};
+
+static struct slot *claim_idle_locked(struct slot_cursor *c)
 {
-    while (nchunks * SP_SLOTS_PER_CHUNK < n) {
-        struct chunk *c = mmap(NULL, sizeof *c, PROT_READ | PROT_WRITE,
-                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (c == MAP_FAILED)
-            return false;
-        c->next = chunks;
-        __atomic_store_n(&chunks, c, __ATOMIC_RELEASE);
-        nchunks++;
+    for (;;) {
+        for (; c->chunk; c->chunk = c->chunk->next, c->index = 0) {
+            while (c->index < SP_SLOTS_PER_CHUNK) {
+                struct slot *s = &c->chunk->slots[c->index++];
+                if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SLOT_IDLE)
+                    return s;
+            }
+        }
+        if (!slots_grow_locked())
+            return NULL;
+        c->chunk = chunks;
+        c->index = 0;
     }
-    return true;
 }
 
 static int send_to(int tid, struct slot *s)
@@ -224,11 +272,10 @@ static bool blocks_signal(int tid, int sig)
 
 /* True when every thread still unanswered blocks the stack signal: waiting
  * longer is useless. */
-static bool only_deaf_left(const struct sp_thread_stack *v, const size_t *slot_of, size_t n)
+static bool only_deaf_left(const struct sp_thread_stack *v, struct slot *const *slot_of, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (slot_of[i] == (size_t)-1 ||
-            __atomic_load_n(&slot_at(slot_of[i])->state, __ATOMIC_ACQUIRE) != SLOT_ARMED)
+        if (!slot_of[i] || __atomic_load_n(&slot_of[i]->state, __ATOMIC_ACQUIRE) != SLOT_ARMED)
             continue;
         if (!blocks_signal(v[i].tid, stack_sig))
             return false;
@@ -239,7 +286,7 @@ static bool only_deaf_left(const struct sp_thread_stack *v, const size_t *slot_o
 /* Waits until want handlers answered, or only threads that block the
  * signal are left (checked every SP_DEAF_CHECK_NS), or the deadline. */
 #define SP_DEAF_CHECK_NS 10000000
-static void wait_answers(const struct sp_thread_stack *v, const size_t *slot_of, size_t n,
+static void wait_answers(const struct sp_thread_stack *v, struct slot *const *slot_of, size_t n,
                          int want, int64_t deadline)
 {
     int64_t next_check = sp_now_ns() + SP_DEAF_CHECK_NS;
@@ -259,8 +306,9 @@ static void wait_answers(const struct sp_thread_stack *v, const size_t *slot_of,
     }
 }
 
-/* Copies slot s into t, or marks t unavailable; the slot is IDLE after. */
-static void collect(struct slot *s, struct sp_thread_stack *t)
+/* Copies slot s into t, or marks t unavailable. The slot is IDLE after, or
+ * ABANDONED to a handler that is still unwinding at busy_deadline. */
+static void collect(struct slot *s, struct sp_thread_stack *t, int64_t busy_deadline)
 {
     int armed = SLOT_ARMED;
     if (__atomic_compare_exchange_n(&s->state, &armed, SLOT_IDLE, false, __ATOMIC_ACQUIRE,
@@ -269,8 +317,16 @@ static void collect(struct slot *s, struct sp_thread_stack *t)
         t->signals_blocked = blocks_signal(t->tid, stack_sig);
         return;
     }
-    while (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SLOT_BUSY)
-        sched_yield();
+    for (unsigned spins = 0; __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SLOT_BUSY; spins++) {
+        int busy = SLOT_BUSY;
+        if (sp_now_ns() > busy_deadline &&
+            __atomic_compare_exchange_n(&s->state, &busy, SLOT_ABANDONED, false,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+            t->available = false;
+            return;
+        }
+        sp_spin_pause(spins);
+    }
     t->nframes = s->nframes;
     memcpy(t->pcs, s->pcs, sizeof t->pcs[0] * (size_t)s->nframes);
     t->available = t->nframes > 0;
@@ -370,31 +426,33 @@ int sp_backtrace_here(uintptr_t *pcs, int max)
 /* Signals every thread but the caller and collects the answers. */
 static void capture_others_locked(struct sp_thread_stack *v, size_t n, int self)
 {
-    size_t *slot_of = malloc(n * sizeof *slot_of);
-    if (!slot_of || !slots_reserve_locked(n)) {
-        free(slot_of);
+    struct slot **slot_of = calloc(n ? n : 1, sizeof *slot_of);
+    if (!slot_of)
         return; /* every other thread stays unavailable */
-    }
     __atomic_store_n(&answered, 0, __ATOMIC_RELAXED);
+    struct slot_cursor cursor = { __atomic_load_n(&chunks, __ATOMIC_ACQUIRE), 0 };
     int sent = 0;
     for (size_t i = 0; i < n; i++) {
-        slot_of[i] = (size_t)-1;
         if (v[i].tid == self)
             continue;
-        struct slot *s = slot_at(i);
+        struct slot *s = claim_idle_locked(&cursor);
+        if (!s)
+            break;
         __atomic_store_n(&s->tid, v[i].tid, __ATOMIC_RELAXED);
         __atomic_store_n(&s->state, SLOT_ARMED, __ATOMIC_RELEASE);
         if (send_to(v[i].tid, s) != 0) {
             __atomic_store_n(&s->state, SLOT_IDLE, __ATOMIC_RELAXED);
             continue;
         }
-        slot_of[i] = i;
+        slot_of[i] = s;
         sent++;
     }
-    wait_answers(v, slot_of, n, sent, sp_now_ns() + (int64_t)SP_STACK_ANSWER_MS * 1000000);
+    int64_t deadline = sp_now_ns() + (int64_t)SP_STACK_ANSWER_MS * 1000000;
+    wait_answers(v, slot_of, n, sent, deadline);
+    int64_t busy_deadline = sp_now_ns() + (int64_t)SP_STACK_BUSY_MS * 1000000;
     for (size_t i = 0; i < n; i++)
-        if (slot_of[i] != (size_t)-1)
-            collect(slot_at(slot_of[i]), &v[i]);
+        if (slot_of[i])
+            collect(slot_of[i], &v[i], busy_deadline);
     free(slot_of);
 }
 

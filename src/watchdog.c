@@ -316,6 +316,20 @@ static void poll_once(struct memory *m)
 
 /* ---- The thread ---------------------------------------------------------------------------- */
 
+/* Sleeps ns, or until stopped, ticking (thread_registry.h) meanwhile. */
+static void sleep_ticking(int64_t ns)
+{
+    const int64_t tick = (int64_t)SP_SERVICE_TICK_MS * 1000000;
+    int64_t until = sp_now_ns() + ns;
+    for (int64_t left = ns; left > 0 && __atomic_load_n(&stop_word, __ATOMIC_ACQUIRE) == 0;
+         left = until - sp_now_ns()) {
+        int64_t nap = left < tick ? left : tick;
+        struct timespec ts = { nap / 1000000000, nap % 1000000000 };
+        syscall(SYS_futex, &stop_word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+        sp_service_thread_tick();
+    }
+}
+
 static void *watch(void *arg)
 {
     (void)arg;
@@ -328,8 +342,7 @@ static void *watch(void *arg)
         poll_once(m);
         sp_leave_profiler();
         int64_t p = sp_watchdog_period_ns(__atomic_load_n(&timeout_ns, __ATOMIC_RELAXED));
-        struct timespec ts = { p / 1000000000, p % 1000000000 };
-        syscall(SYS_futex, &stop_word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+        sleep_ticking(p);
     }
     free(m);
     sp_service_thread_unregister();
@@ -374,7 +387,7 @@ __attribute__((constructor)) static void watchdog_from_environment(void)
     bool on;
     if (sp_env_bool("SYNCPROF_DEADLOCK_ABORT", &on))
         abort_on_deadlock = on;
-    const char *s = getenv("SYNCPROF_HANG_TIMEOUT");
+    const char *s = sp_getenv("SYNCPROF_HANG_TIMEOUT");
     if (!s || !*s)
         return;
     char *end;

@@ -95,6 +95,16 @@ static int bad_usage(const char *fmt, const char *arg)
     return 2;
 }
 
+/* One line for a signal option that names a fault signal, unusable for
+ * USE. (KILL and STOP get the usage error they always had.) */
+static int refused_signal(const char *option, const char *arg, int sig, const char *use)
+{
+    char why[128];
+    fprintf(stderr, "syncprof: %s %s: %s\n", option, arg,
+            sp_signal_refused_text(sig, use, why, sizeof why));
+    return 2;
+}
+
 /* ---- Option values ------------------------------------------------------- */
 
 static bool parse_count(const char *s, long long max, long long *out)
@@ -129,13 +139,15 @@ static bool parse_duration_ns(const char *s, long long *out)
     return false;
 }
 
-/* An existing directory, or one this creates; made absolute. */
+/* An existing directory, or one this creates with its parents (mode 0755,
+ * as the library creates SYNCPROF_OUT); made absolute. */
 static bool prepare_out_dir(const char *dir, char *abs, size_t len)
 {
     struct stat st;
     if (stat(dir, &st) != 0) {
-        if (errno != ENOENT || mkdir(dir, 0777) != 0) {
-            fprintf(stderr, "syncprof: cannot create --out directory %s: %s\n", dir, strerror(errno));
+        int e = errno == ENOENT ? sp_mkdir_p(dir, 0755) : errno;
+        if (e != 0) {
+            fprintf(stderr, "syncprof: cannot create --out directory %s: %s\n", dir, strerror(e));
             return false;
         }
     } else if (!S_ISDIR(st.st_mode)) {
@@ -159,7 +171,8 @@ static bool prepare_out_dir(const char *dir, char *abs, size_t len)
  * (the build tree), or in the library directory of the installation. */
 static bool find_preload(char *out, size_t len)
 {
-    const char *env = getenv("SYNCPROF_PRELOAD_LIB");
+    /* secure_getenv: a setuid or setgid syncprof loads no library its caller names. */
+    const char *env = secure_getenv("SYNCPROF_PRELOAD_LIB");
     if (env && *env) {
         if (env[0] != '/' || access(env, R_OK) != 0) {
             fprintf(stderr, "syncprof: SYNCPROF_PRELOAD_LIB=%s: not a readable absolute path\n", env);
@@ -280,7 +293,7 @@ int sp_cli_run(int argc, char **argv)
     long long v;
     double d;
     char *end;
-    int c;
+    int c, sig, refused;
 
     optind = 1;
     opterr = 0;
@@ -309,18 +322,24 @@ int sp_cli_run(int argc, char **argv)
             snprintf(hang, sizeof hang, "%s", optarg);
             break;
         case DUMP:
-            if (sp_signal_parse(optarg) <= 0)
+            sig = sp_signal_parse(optarg, &refused);
+            if (sig == -2 && refused != SIGKILL && refused != SIGSTOP)
+                return refused_signal("--dump-signal", optarg, refused, "dumps");
+            if (sig <= 0)
                 return bad_usage("--dump-signal wants a signal name or number, not \"%s\"", optarg);
-            snprintf(dump, sizeof dump, "%d", sp_signal_parse(optarg));
+            snprintf(dump, sizeof dump, "%d", sig);
             break;
         case LOCKORDER:
             lock_order = true;
             break;
         case WRITESIG:
-            if (sp_signal_parse(optarg) < 0)
+            sig = sp_signal_parse(optarg, &refused);
+            if (sig == -2 && refused != SIGKILL && refused != SIGSTOP)
+                return refused_signal("--write-signal", optarg, refused, "writing profiles");
+            if (sig < 0)
                 return bad_usage("--write-signal wants a signal name or number, or 0, not \"%s\"",
                                  optarg);
-            snprintf(wsig, sizeof wsig, "%d", sp_signal_parse(optarg));
+            snprintf(wsig, sizeof wsig, "%d", sig);
             break;
         case QUIET:
             quiet = true;

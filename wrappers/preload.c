@@ -61,6 +61,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -81,6 +82,7 @@
 #include "real.h"
 #include "sampling.h"
 #include "symbolize.h"
+#include "thread_registry.h"
 
 /* ---- The real functions and their bootstrap ------------------------------ */
 
@@ -427,6 +429,8 @@ static void write_profiles(bool at_exit)
 
 static void at_exit(void)
 {
+    if (sp_profile_inherited_only())
+        return; /* a child of fork that recorded nothing: its parent's files cover it */
     write_profiles(true);
 }
 
@@ -449,7 +453,13 @@ static void on_write_signal(int sig)
 static void *writer_main(void *arg)
 {
     int fd = (int)(intptr_t)arg;
+    sp_service_thread_register();
     for (;;) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        if (poll(&pfd, 1, SP_SERVICE_TICK_MS) == 0) {
+            sp_service_thread_tick(); /* the program may have ended its last thread */
+            continue;
+        }
         char c[64];
         ssize_t r = read(fd, c, sizeof c); /* several requests: one write */
         if (r < 0 && errno == EINTR)
@@ -518,10 +528,14 @@ __attribute__((constructor(101))) static void preload_init(void)
     sp_config_preload = true;
     remember_stderr();
     resolve_all();
-    const char *s = getenv("SYNCPROF_WRITE_SIGNAL");
+    const char *s = sp_getenv("SYNCPROF_WRITE_SIGNAL");
     if (s && *s) {
-        int sig = sp_signal_parse(s);
-        if (sig < 0)
+        int refused, sig = sp_signal_parse(s, &refused);
+        char why[128];
+        if (sig == -2)
+            sp_env_refuse("SYNCPROF_WRITE_SIGNAL", s,
+                          sp_signal_refused_text(refused, "writing profiles", why, sizeof why));
+        else if (sig < 0)
             sp_env_warn("SYNCPROF_WRITE_SIGNAL", s, "a signal name or number, or 0 for none");
         else
             write_signal = sig;

@@ -40,20 +40,60 @@
 
 /* ---- Observing one wait ------------------------------------------------- */
 
-static void observe_begin(struct sp_waiter *w, const void *object, enum sp_wait_reason why)
+/*
+ * An observed wait: the thread's record in the wait table, which lives in
+ * the wrapper's frame, and the caller's cancellation state.
+ *
+ * Cancellation (POSIX 2.9.5) must neither be added nor lost, and a record
+ * must never outlive its frame. So the wrapper's own work runs with
+ * cancellation disabled, and only the real call runs in the caller's
+ * state, inside a cleanup handler that unregisters the record if the call
+ * is cancelled: at a cancellation point (cond_wait, join, sem_wait...) or,
+ * with asynchronous cancellation, anywhere in it. Disabling and restoring
+ * is an atomic on the thread's own descriptor, paid only by waits.
+ */
+struct observed {
+    struct sp_waiter w;
+    int cancel_state; /* the caller's, restored for the real call and at the end */
+};
+
+static void observe_begin(struct observed *o, const void *object, enum sp_wait_reason why)
 {
-    sp_wait_begin(w, object, why, sp_now_ns());
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &o->cancel_state);
+    sp_wait_begin(&o->w, object, why, sp_now_ns());
 }
 
 /* The wait is over; if it ended in the way that counts (acquired, woken or
  * timed out), it goes to the block profile. */
-static void observe_end(struct sp_waiter *w, bool counts, void *leaf, uintptr_t caller)
+static void observe_end(struct observed *o, bool counts, void *leaf, uintptr_t caller)
 {
     int64_t end = sp_now_ns();
-    sp_wait_end(w);
+    sp_wait_end(&o->w);
     if (counts)
-        sp_block_event(w->object, end - w->start_ns, leaf, caller);
+        sp_block_event(o->w.object, end - o->w.start_ns, leaf, caller);
+    pthread_setcancelstate(o->cancel_state, NULL);
 }
+
+/* Cleanup handler: the real call was cancelled, the frame is going away. */
+static void observe_cancelled(void *arg)
+{
+    struct observed *o = arg;
+    sp_wait_end(&o->w);
+}
+
+/*
+ * Runs statement (the real call) in the caller's cancellation state, with
+ * handler(o) to run if it is cancelled. Both macros of pthread.h must sit
+ * in one block, hence a macro here too.
+ */
+#define SP_CANCELLABLE(o, handler, statement)                  \
+    do {                                                       \
+        pthread_cleanup_push(handler, (o));                    \
+        pthread_setcancelstate((o)->cancel_state, NULL);       \
+        statement;                                             \
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);  \
+        pthread_cleanup_pop(0);                                \
+    } while (0)
 
 /*
  * object is about to be released: the waiting its hold caused so far, in
@@ -131,13 +171,14 @@ static int mutex_lock_slow(pthread_mutex_t *m, enum deadline how, clockid_t cloc
 {
     if (sp_in_profiler())
         return mutex_lock_real(m, how, clock, abstime);
-    struct sp_waiter w;
-    observe_begin(&w, m, SP_WAIT_MUTEX);
+    struct observed o;
+    int r;
+    observe_begin(&o, m, SP_WAIT_MUTEX);
     if (how != NO_DEADLINE)
-        sp_wait_set_deadline(&w);
+        sp_wait_set_deadline(&o.w);
     mark_waiting(m);
-    int r = mutex_lock_real(m, how, clock, abstime);
-    observe_end(&w, r == 0 || r == EOWNERDEAD || r == ETIMEDOUT, leaf, caller);
+    SP_CANCELLABLE(&o, observe_cancelled, r = mutex_lock_real(m, how, clock, abstime));
+    observe_end(&o, r == 0 || r == EOWNERDEAD || r == ETIMEDOUT, leaf, caller);
     return r;
 }
 
@@ -235,6 +276,22 @@ static int rwlock_real(pthread_rwlock_t *rw, bool write, const struct timespec *
     return abstime ? REAL(pthread_rwlock_timedrdlock)(rw, abstime) : REAL(pthread_rwlock_rdlock)(rw);
 }
 
+/* The rwlock would block: an observed wait. */
+static int rwlock_wait(pthread_rwlock_t *rw, bool write, const struct timespec *abstime,
+                       void *leaf, uintptr_t caller)
+{
+    if (sp_in_profiler())
+        return rwlock_real(rw, write, abstime);
+    struct observed o;
+    int r;
+    observe_begin(&o, rw, write ? SP_WAIT_RWLOCK_WRITE : SP_WAIT_RWLOCK_READ);
+    if (abstime)
+        sp_wait_set_deadline(&o.w);
+    SP_CANCELLABLE(&o, observe_cancelled, r = rwlock_real(rw, write, abstime));
+    observe_end(&o, r == 0 || r == ETIMEDOUT, leaf, caller);
+    return r;
+}
+
 /*
  * Read or write lock, with or without a deadline. glibc checks a deadline
  * before it tries the lock, so a bad one fails even on a free lock; so does
@@ -250,16 +307,8 @@ static int rwlock_acquire(pthread_rwlock_t *rw, bool write, const struct timespe
         return EINVAL;
     enum sp_wait_reason why = write ? SP_WAIT_RWLOCK_WRITE : SP_WAIT_RWLOCK_READ;
     int r = write ? REAL(pthread_rwlock_trywrlock)(rw) : REAL(pthread_rwlock_tryrdlock)(rw);
-    if (r != 0) {
-        if (sp_in_profiler())
-            return rwlock_real(rw, write, abstime);
-        struct sp_waiter w;
-        observe_begin(&w, rw, why);
-        if (abstime)
-            sp_wait_set_deadline(&w);
-        r = rwlock_real(rw, write, abstime);
-        observe_end(&w, r == 0 || r == ETIMEDOUT, leaf, caller);
-    }
+    if (r != 0)
+        r = rwlock_wait(rw, write, abstime, leaf, caller);
     if (r == 0 && sp_tracking())
         sp_track_acquired(rw, why, false);
     return r;
@@ -334,6 +383,26 @@ static int cond_wait_real(pthread_cond_t *c, pthread_mutex_t *m, enum deadline h
     }
 }
 
+/* A condition wait's records: on the condition and, as its re-acquirer, on
+ * the mutex (wait_table.h). */
+struct observed_cond {
+    struct sp_waiter on_cond, on_mutex;
+    int cancel_state;    /* as in struct observed */
+    pthread_mutex_t *m;
+    bool tracking;       /* lock tracking was on when the wait began */
+};
+
+/* Cleanup handler: cancelled in the real wait, which re-acquired the mutex
+ * before unwinding (POSIX), so the thread holds m again. */
+static void cond_wait_cancelled(void *arg)
+{
+    struct observed_cond *o = arg;
+    sp_wait_end(&o->on_mutex);
+    sp_wait_end(&o->on_cond);
+    if (o->tracking)
+        sp_track_acquired(o->m, SP_WAIT_MUTEX, false);
+}
+
 /*
  * A condition wait always blocks, so it is always observed. The real call
  * releases m: like Go's Cond.Wait, which calls L.Unlock, the waiting that
@@ -348,26 +417,29 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
         return EINVAL;
     if (sp_in_profiler())
         return cond_wait_real(c, m, how, clock, abstime);
-    struct sp_waiter on_cond, on_mutex;
+    struct observed_cond o = { .m = m };
+    int r;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &o.cancel_state);
     int64_t start = sp_now_ns();
-    sp_wait_begin_cond(&on_cond, &on_mutex, c, m, start);
+    sp_wait_begin_cond(&o.on_cond, &o.on_mutex, c, m, start);
     if (how != NO_DEADLINE)
-        sp_wait_set_deadline(&on_cond);
+        sp_wait_set_deadline(&o.on_cond);
     int64_t released = observe_release(m);
-    bool tracking = sp_tracking();
-    if (tracking)
+    o.tracking = sp_tracking();
+    if (o.tracking)
         sp_track_released(m);
 
-    int r = cond_wait_real(c, m, how, clock, abstime);
+    SP_CANCELLABLE(&o, cond_wait_cancelled, r = cond_wait_real(c, m, how, clock, abstime));
 
     int64_t end = sp_now_ns();
-    sp_wait_end(&on_mutex);
-    sp_wait_end(&on_cond);
-    if (tracking && (r == 0 || r == ETIMEDOUT || r == EOWNERDEAD))
+    sp_wait_end(&o.on_mutex);
+    sp_wait_end(&o.on_cond);
+    if (o.tracking && (r == 0 || r == ETIMEDOUT || r == EOWNERDEAD))
         sp_track_acquired(m, SP_WAIT_MUTEX, false); /* re-acquired by the real wait */
     observe_released(m, released, leaf, caller);
     if (r == 0 || r == ETIMEDOUT)
         sp_block_event(c, end - start, leaf, caller);
+    pthread_setcancelstate(o.cancel_state, NULL);
     return r;
 }
 
@@ -414,10 +486,10 @@ SP_PUBLIC int syncprof_join(pthread_t t, void **retval)
     int r = REAL(pthread_tryjoin_np)(t, retval);
     if (r != EBUSY || sp_in_profiler())
         return r == EBUSY ? REAL(pthread_join)(t, retval) : r;
-    struct sp_waiter w;
-    observe_begin(&w, (const void *)t, SP_WAIT_JOIN);
-    r = REAL(pthread_join)(t, retval);
-    observe_end(&w, r == 0, LEAF(syncprof_join), CALLER);
+    struct observed o;
+    observe_begin(&o, (const void *)t, SP_WAIT_JOIN);
+    SP_CANCELLABLE(&o, observe_cancelled, r = REAL(pthread_join)(t, retval));
+    observe_end(&o, r == 0, LEAF(syncprof_join), CALLER);
     return r;
 }
 
@@ -429,10 +501,11 @@ SP_PUBLIC int syncprof_barrier_wait(pthread_barrier_t *b)
         return EINVAL;
     if (sp_in_profiler())
         return REAL(pthread_barrier_wait)(b);
-    struct sp_waiter w;
-    observe_begin(&w, b, SP_WAIT_BARRIER);
-    int r = REAL(pthread_barrier_wait)(b);
-    observe_end(&w, r == 0 || r == PTHREAD_BARRIER_SERIAL_THREAD, LEAF(syncprof_barrier_wait),
+    struct observed o;
+    int r;
+    observe_begin(&o, b, SP_WAIT_BARRIER);
+    SP_CANCELLABLE(&o, observe_cancelled, r = REAL(pthread_barrier_wait)(b));
+    observe_end(&o, r == 0 || r == PTHREAD_BARRIER_SERIAL_THREAD, LEAF(syncprof_barrier_wait),
                 CALLER);
     return r;
 }
@@ -446,20 +519,25 @@ static int sem_wait_slow(sem_t *s, const struct timespec *abstime, int saved_err
         errno = saved_errno;
         return abstime ? REAL(sem_timedwait)(s, abstime) : REAL(sem_wait)(s);
     }
-    struct sp_waiter w;
-    observe_begin(&w, s, SP_WAIT_SEMAPHORE);
+    struct observed o;
+    int r, e;
+    observe_begin(&o, s, SP_WAIT_SEMAPHORE);
     if (abstime)
-        sp_wait_set_deadline(&w);
-    errno = saved_errno;
-    int r = abstime ? REAL(sem_timedwait)(s, abstime) : REAL(sem_wait)(s);
-    int e = errno;
-    observe_end(&w, r == 0 || e == ETIMEDOUT, leaf, caller);
+        sp_wait_set_deadline(&o.w);
+    SP_CANCELLABLE(&o, observe_cancelled, errno = saved_errno;
+                   r = abstime ? REAL(sem_timedwait)(s, abstime) : REAL(sem_wait)(s); e = errno);
+    observe_end(&o, r == 0 || e == ETIMEDOUT, leaf, caller);
     errno = e;
     return r;
 }
 
-/* A semaphore wait, with (timed) or without a deadline: sem_trywait first,
- * an observed wait only if it would block. errno is left alone on success. */
+/*
+ * A semaphore wait, with (timed) or without a deadline: sem_trywait first,
+ * an observed wait only if it would block. errno is left alone on success.
+ * sem_wait and sem_timedwait are cancellation points even when they need
+ * not block (glibc tests for a pending cancel right after checking the
+ * deadline), and sem_trywait is not one: so the test comes first here too.
+ */
 static int sem_acquire(sem_t *s, bool timed, const struct timespec *abstime, void *leaf,
                        uintptr_t caller)
 {
@@ -467,6 +545,7 @@ static int sem_acquire(sem_t *s, bool timed, const struct timespec *abstime, voi
         errno = EINVAL; /* glibc checks the deadline before trying */
         return -1;
     }
+    pthread_testcancel();
     int saved = errno;
     if (REAL(sem_trywait)(s) == 0) {
         errno = saved;
