@@ -189,7 +189,15 @@ static bool choose_out_dir(void)
     return true;
 }
 
-__attribute__((constructor)) static void configure_from_environment(void)
+/*
+ * The whole library's set-up from the environment, at load, in one place
+ * and one order: the profiles' settings and output first, then each
+ * module's own variables. A program linked with the static library pulls
+ * in only the objects it references; sampling.c references this function,
+ * so every program that can record anything also gets its configuration
+ * (and through the calls below, the modules that read the rest).
+ */
+__attribute__((constructor)) void sp_configure_from_environment(void)
 {
     long long v;
     if (sp_env_int("SYNCPROF_MUTEX_FRACTION", 0, INT_MAX, &v))
@@ -200,4 +208,10 @@ __attribute__((constructor)) static void configure_from_environment(void)
         syncprof_set_max_stacks((size_t)v);
     if (choose_out_dir() && !sp_config_preload)
         atexit(write_profiles_at_exit);
+    sp_dump_destination_from_environment();
+    sp_dump_signal_from_environment();
+    sp_lock_track_from_environment();
+    sp_lock_order_from_environment();
+    sp_watchdog_from_environment();
+    sp_http_from_environment();
 }

@@ -36,6 +36,18 @@ void sp_env_warn(const char *name, const char *value, const char *expected);
 void sp_env_refuse(const char *name, const char *value, const char *why);
 
 /*
+ * Each module's reading of its own variables, called once at load, in
+ * this order, by config.c's constructor (sp_configure_from_environment).
+ */
+void sp_configure_from_environment(void);
+void sp_dump_destination_from_environment(void); /* SYNCPROF_DUMP */
+void sp_dump_signal_from_environment(void);      /* SYNCPROF_DUMP_SIGNAL, SYNCPROF_DUMP_EXIT */
+void sp_lock_track_from_environment(void);       /* SYNCPROF_TRACK_LOCKS */
+void sp_lock_order_from_environment(void);       /* SYNCPROF_LOCK_ORDER... */
+void sp_watchdog_from_environment(void);         /* SYNCPROF_HANG_TIMEOUT, SYNCPROF_DEADLOCK_ABORT */
+void sp_http_from_environment(void);             /* SYNCPROF_HTTP */
+
+/*
  * Preload mode: set by the LD_PRELOAD interposer's constructor, which runs
  * before config.c's. Then SYNCPROF_OUT defaults to the current directory and
  * the interposer, not config.c, decides when profiles are written.

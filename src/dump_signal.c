@@ -117,7 +117,7 @@ SP_PUBLIC int syncprof_dump_on_signal(int sig)
     return sigaction(sig, &sa, NULL) == 0 ? 0 : errno;
 }
 
-__attribute__((constructor)) static void dump_signal_from_environment(void)
+void sp_dump_signal_from_environment(void)
 {
     bool on;
     if (sp_env_bool("SYNCPROF_DUMP_EXIT", &on))

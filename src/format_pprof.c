@@ -457,8 +457,11 @@ int sp_format_pprof(int fd, const struct sp_profile_view *v)
     struct sp_pctab tab;
     int err;
 
-    b.sym = sp_symbolizer_acquire();
-    if (b.sym == NULL)
+    /* An empty profile names nothing and needs no mappings: it is written
+     * without opening the symbolizer, which is most of the cost of a
+     * short program's profiles at exit. */
+    b.sym = v->n > 0 ? sp_symbolizer_acquire() : NULL;
+    if (v->n > 0 && b.sym == NULL)
         return ENOMEM;
     err = sp_pctab_build(&tab, v, b.sym);
     b.tab = &tab;
@@ -468,6 +471,7 @@ int sp_format_pprof(int fd, const struct sp_profile_view *v)
         err = sp_write_profile(fd, &b.prof);
     sp_arena_free(&b.arena);
     sp_pctab_free(&tab);
-    sp_symbolizer_release();
+    if (b.sym)
+        sp_symbolizer_release();
     return err;
 }

@@ -1,7 +1,7 @@
 /*
  * http_endpoint.c - the live-profile server: Go's net/http/pprof paths over
  * libmicrohttpd (syncprof_http_start/stop/port in <syncprof/http.h>), and
- * SYNCPROF_HTTP, read by this file's constructor.
+ * SYNCPROF_HTTP, read at load (sp_http_from_environment, called by config.c).
  *
  * Design: libmicrohttpd's own threads, one listening and one per connection
  * (at most 64, idle ones closed after 30 s), polling level-triggered. Each
@@ -891,7 +891,7 @@ static const char *http_where(void)
 
 /* Starts the server when SYNCPROF_HTTP is set, and says where it listens
  * (or why it does not) on stderr. */
-__attribute__((constructor)) static void http_from_environment(void)
+void sp_http_from_environment(void)
 {
     const char *addr = sp_getenv("SYNCPROF_HTTP");
     if (!addr || !*addr)

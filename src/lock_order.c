@@ -389,7 +389,7 @@ void sp_lock_order_forget(const void *object)
     sp_spin_unlock(&graph_lock);
 }
 
-__attribute__((constructor)) static void lock_order_from_environment(void)
+void sp_lock_order_from_environment(void)
 {
     bool on;
     if (sp_env_bool("SYNCPROF_LOCK_ORDER", &on) && on && sp_lock_order_enable() != 0)

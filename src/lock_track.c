@@ -39,7 +39,7 @@ SP_PUBLIC int syncprof_lock_tracking_enable(void)
     return 0;
 }
 
-__attribute__((constructor)) static void tracking_from_environment(void)
+void sp_lock_track_from_environment(void)
 {
     bool on;
     if (sp_env_bool("SYNCPROF_TRACK_LOCKS", &on) && on)

@@ -70,13 +70,31 @@ static const char *sp_str_hex(struct sp_symbolizer *s, const unsigned char *bits
 
 /* ---- libdwfl session ---------------------------------------------------- */
 
-/* Debuginfo is looked up the standard way: the file itself, then
- * /usr/lib/debug by build id or debuglink, then (elfutils >= 0.178, only
- * when the user set DEBUGINFOD_URLS) debuginfod servers, which may take a
- * network round trip per module lacking debug info. */
+/*
+ * Separate debug information: by build id under /usr/lib/debug (where
+ * Debian's -dbgsym packages put it); a file's own sections are used when
+ * that finds nothing. The standard search (debuglink paths, then
+ * debuginfod) only when the user set DEBUGINFOD_URLS: merely asking it
+ * makes libdw dlopen libdebuginfod, which loads libcurl and some thirty
+ * libraries (Kerberos, TLS, LDAP...) into the program at its exit, the
+ * largest part of a short program's cost under `syncprof run`.
+ */
+static int sp_find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+                             Dwarf_Addr base, const char *file_name,
+                             const char *debuglink_file, GElf_Word debuglink_crc,
+                             char **debuginfo_file_name)
+{
+    const char *urls = getenv("DEBUGINFOD_URLS");
+    if (urls && *urls)
+        return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
+                                            debuglink_file, debuglink_crc, debuginfo_file_name);
+    return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
+                                        debuglink_file, debuglink_crc, debuginfo_file_name);
+}
+
 static const Dwfl_Callbacks sp_dwfl_callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = sp_find_debuginfo,
 };
 
 /* A Dwfl reporting every module mapped in this process, or NULL. A partial
@@ -256,7 +274,7 @@ void sp_symbolizer_close(struct sp_symbolizer *s)
 
 size_t sp_symbolizer_mapping_count(const struct sp_symbolizer *s)
 {
-    return s->nmaps;
+    return s ? s->nmaps : 0;
 }
 
 const struct sp_mapping *sp_symbolizer_mapping(const struct sp_symbolizer *s, size_t i)
@@ -403,6 +421,28 @@ static const char *sp_unversioned(struct sp_symbolizer *s, const char *name)
     return copy != NULL ? copy : name;
 }
 
+/*
+ * The C and C++ runtime (libc, the dynamic loader, libstdc++, libgcc_s,
+ * libm): named from their ELF symbol tables only. Their frames are the
+ * plumbing of a wait (start_thread, the futex call under pthread_cond_wait),
+ * and their debug information, where installed (libc6-dbg comes with
+ * valgrind), is compressed: reading it cost more than everything else a
+ * short program's profiles need at exit. The program's own code and its
+ * other libraries keep file:line and inlined frames.
+ */
+static bool sp_runtime_module(Dwfl_Module *mod)
+{
+    static const char *const runtime[] = { "libc.so", "ld-linux", "libstdc++.so", "libgcc_s.so",
+                                           "libm.so", "libpthread.so" };
+    const char *name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    const char *base = name ? strrchr(name, '/') : NULL;
+    base = base ? base + 1 : name;
+    for (size_t i = 0; base && i < sizeof runtime / sizeof runtime[0]; i++)
+        if (strncmp(base, runtime[i], strlen(runtime[i])) == 0)
+            return true;
+    return false;
+}
+
 /* Names out->addr from the ELF symbol tables and DWARF. The ELF symbol
  * names the real function (and gives its entry) when there is one: it is
  * the linker's name, e.g. foo.constprop.0 for a clone. Returns false when
@@ -420,10 +460,12 @@ static bool sp_resolve(struct sp_symbolizer *s, struct sp_symbol *out)
     if (name != NULL)
         name = sp_unversioned(s, name);
     out->nframes = 0;
-    if (!sp_dwarf_frames(s, mod, out->addr, out) && name != NULL) {
-        const char *file;
-        int line;
-        sp_line_of(s, mod, out->addr, &file, &line);
+    bool runtime = sp_runtime_module(mod);
+    if ((runtime || !sp_dwarf_frames(s, mod, out->addr, out)) && name != NULL) {
+        const char *file = NULL;
+        int line = 0;
+        if (!runtime)
+            sp_line_of(s, mod, out->addr, &file, &line);
         sp_push_frame(out, name, file, line);
     }
     if (out->nframes == 0)

@@ -46,6 +46,7 @@ static char report_path[PATH_MAX]; /* SYNCPROF_DUMP; set once at load */
 struct wait_collect {
     struct sp_thread_wait *v;
     size_t cap, n; /* n may exceed cap: then the caller retries bigger */
+    bool with_stacks;
 };
 
 /* sp_wait_foreach callback: runs under a wait-table bucket lock. */
@@ -72,10 +73,13 @@ static void collect_one(const struct sp_waiter *w, void *arg)
         if (__atomic_load_n(&cw->woken_ns, __ATOMIC_ACQUIRE) == 0) {
             t->reason = SP_WAIT_COND;
             t->object = cw->object;
-            return;
         }
     }
-    t->holder = sp_lock_owner(w->object, w->reason);
+    if (t->reason != SP_WAIT_COND)
+        t->holder = sp_lock_owner(w->object, w->reason);
+    const struct sp_wait_regs *regs = __atomic_load_n(&w->regs, __ATOMIC_ACQUIRE);
+    if (c->with_stacks && regs)
+        t->nframes = sp_unwind_saved(regs, t->pcs, SP_MAX_FRAMES);
 }
 
 static int cmp_wait(const void *a, const void *b)
@@ -84,9 +88,9 @@ static int cmp_wait(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int sp_waits_collect(struct sp_thread_wait **out, size_t *n)
+int sp_waits_collect(struct sp_thread_wait **out, size_t *n, bool with_stacks)
 {
-    struct wait_collect c = { .cap = 64 };
+    struct wait_collect c = { .cap = 64, .with_stacks = with_stacks };
     for (;;) {
         c.v = malloc(c.cap * sizeof *c.v);
         if (!c.v)
@@ -340,6 +344,9 @@ static void print_thread(FILE *f, const struct sp_thread_stack *t, const struct 
     print_held(f, t->tid, d->holds, d->nholds);
     if (t->available)
         sp_print_stack(f, d->tab, t->pcs, t->nframes, false);
+    else if (t->source == SP_STACK_NOT_TAKEN)
+        fprintf(f, "    stack not taken: asleep in a system call, not interrupted "
+                   "(SYNCPROF_DUMP_INTERRUPT=0)\n");
     else if (t->signals_blocked)
         fprintf(f, "    stack unavailable (the thread blocks signal %d)\n", sp_stack_signal());
     else
@@ -367,16 +374,12 @@ static int symbolize_threads(struct sp_pctab *tab, struct sp_symbolizer *s,
     return r;
 }
 
-static int dump_text(FILE *f, const struct sp_thread_stack *v, size_t n)
+static int dump_text(FILE *f, const struct sp_thread_stack *v, size_t n,
+                     const struct sp_thread_wait *waits, size_t nwaits)
 {
-    struct sp_thread_wait *waits;
-    size_t nwaits;
-    int r = sp_waits_collect(&waits, &nwaits);
-    if (r != 0)
-        return r;
     struct sp_pctab tab;
     struct sp_symbolizer *s = sp_symbolizer_acquire();
-    r = s ? 0 : ENOMEM;
+    int r = s ? 0 : ENOMEM;
     if (r == 0) {
         r = symbolize_threads(&tab, s, v, n);
         size_t nholds = 0;
@@ -394,16 +397,54 @@ static int dump_text(FILE *f, const struct sp_thread_stack *v, size_t n)
         free(holds);
         sp_symbolizer_release();
     }
-    free(waits);
     return r;
+}
+
+/*
+ * Every thread's wait (with its stack when the wrapper saved its
+ * registers) and then every thread's stack, interrupting only the threads
+ * mode allows and never one in a wrapped wait. The waits come first: a
+ * thread shown waiting was waiting when its stack was taken.
+ */
+struct capture {
+    struct sp_thread_wait *waits;
+    size_t nwaits;
+    struct sp_thread_stack *threads;
+    size_t n;
+};
+
+static int capture_all(struct capture *c, void *leaf, uintptr_t caller, enum sp_capture_mode mode)
+{
+    memset(c, 0, sizeof *c);
+    int r = sp_waits_collect(&c->waits, &c->nwaits, true);
+    if (r != 0)
+        return r;
+    struct sp_thread_waited *waited = malloc((c->nwaits ? c->nwaits : 1) * sizeof *waited);
+    if (!waited) {
+        free(c->waits);
+        return ENOMEM;
+    }
+    for (size_t i = 0; i < c->nwaits; i++)
+        waited[i] = (struct sp_thread_waited){ c->waits[i].tid, c->waits[i].nframes,
+                                               c->waits[i].pcs };
+    r = sp_threads_capture(&c->threads, &c->n, leaf, caller, waited, c->nwaits, mode);
+    free(waited);
+    if (r != 0)
+        free(c->waits);
+    return r;
+}
+
+static void capture_free(struct capture *c)
+{
+    free(c->waits);
+    free(c->threads);
 }
 
 int sp_dump_write(int fd, void *leaf, uintptr_t caller)
 {
-    struct sp_thread_stack *v;
-    size_t n;
+    struct capture c;
     sp_enter_profiler();
-    int r = sp_threads_capture(&v, &n, leaf, caller);
+    int r = capture_all(&c, leaf, caller, SP_CAPTURE_FULL);
     if (r == 0) {
         char *text = NULL;
         size_t len = 0;
@@ -411,14 +452,14 @@ int sp_dump_write(int fd, void *leaf, uintptr_t caller)
         if (!f) {
             r = ENOMEM;
         } else {
-            r = dump_text(f, v, n);
+            r = dump_text(f, c.threads, c.n, c.waits, c.nwaits);
             if (fclose(f) != 0 && r == 0)
                 r = ENOMEM;
             if (r == 0)
                 r = sp_write_all(fd, text, len);
             free(text);
         }
-        free(v);
+        capture_free(&c);
     }
     sp_leave_profiler();
     return r;
@@ -471,11 +512,12 @@ int sp_threads_profile_write(int fd, int debug, void *leaf, uintptr_t caller)
 {
     if (debug >= 2)
         return sp_dump_write(fd, leaf, caller);
-    struct sp_thread_stack *v;
-    size_t n;
+    struct capture c;
     sp_enter_profiler();
-    int r = sp_threads_capture(&v, &n, leaf, caller);
+    int r = capture_all(&c, leaf, caller, SP_CAPTURE_PROFILE);
     if (r == 0) {
+        struct sp_thread_stack *v = c.threads;
+        size_t n = c.n;
         struct sp_record *recs = calloc(n ? n : 1, sizeof *recs);
         if (!recs) {
             r = ENOMEM;
@@ -491,7 +533,7 @@ int sp_threads_profile_write(int fd, int debug, void *leaf, uintptr_t caller)
             r = debug > 0 ? sp_format_text(fd, &view) : sp_format_pprof(fd, &view);
             free(recs);
         }
-        free(v);
+        capture_free(&c);
     }
     sp_leave_profiler();
     return r;
@@ -536,8 +578,11 @@ SP_PUBLIC int syncprof_dump_threads(int fd)
     return sp_dump_write(fd, (void *)syncprof_dump_threads, (uintptr_t)__builtin_return_address(0));
 }
 
-__attribute__((constructor)) static void dump_destination_from_environment(void)
+void sp_dump_destination_from_environment(void)
 {
+    bool interrupt;
+    if (sp_env_bool("SYNCPROF_DUMP_INTERRUPT", &interrupt))
+        sp_threads_set_interrupt(interrupt);
     const char *p = sp_getenv("SYNCPROF_DUMP");
     if (!p || !*p)
         return;

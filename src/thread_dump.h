@@ -29,11 +29,14 @@ struct sp_thread_wait {
     int64_t start_ns;           /* since when (CLOCK_MONOTONIC) */
     bool timed;                 /* has a deadline */
     int holder;                 /* the holder's tid according to glibc, 0 unknown */
+    int nframes;                /* with stacks: from the wrapper's saved registers; 0 none */
+    uintptr_t pcs[SP_MAX_FRAMES];
 };
 
-/* Every thread's current wait, sorted by tid, in a malloc'd array. 0 or
- * ENOMEM. */
-int sp_waits_collect(struct sp_thread_wait **out, size_t *n);
+/* Every thread's current wait, sorted by tid, in a malloc'd array. With
+ * with_stacks, each wait's stack too, unwound from the registers its
+ * wrapper saved (the thread is not interrupted). 0 or ENOMEM. */
+int sp_waits_collect(struct sp_thread_wait **out, size_t *n, bool with_stacks);
 
 /* The wait of tid in a sorted array, or NULL. */
 const struct sp_thread_wait *sp_waits_find(const struct sp_thread_wait *w, size_t n, int tid);

@@ -408,7 +408,7 @@ static int list_threads(struct sp_thread_stack **out, size_t *n)
     return 0;
 }
 
-/* ---- Capture ------------------------------------------------------------------------ */
+/* ---- The caller's own stack ------------------------------------------------------------ */
 
 int sp_backtrace_here(uintptr_t *pcs, int max)
 {
@@ -423,8 +423,103 @@ int sp_backtrace_here(uintptr_t *pcs, int max)
     return n;
 }
 
-/* Signals every thread but the caller and collects the answers. */
-static void capture_others_locked(struct sp_thread_stack *v, size_t n, int self)
+/* ---- Without a signal ------------------------------------------------------------------ */
+
+static bool interrupt_sleepers = true; /* SYNCPROF_DUMP_INTERRUPT; set at load */
+
+void sp_threads_set_interrupt(bool on)
+{
+    interrupt_sleepers = on;
+}
+
+struct saved_unwind {
+    const struct sp_wait_regs *r;
+    uintptr_t *pcs;
+    int max, n;
+};
+
+static void unwind_saved(void *arg)
+{
+    struct saved_unwind *u = arg;
+    unw_context_t uc;
+    unw_cursor_t cur;
+    unw_word_t ip;
+    u->n = 0;
+    memset(&uc, 0, sizeof uc);
+#if defined(__x86_64__)
+    greg_t *g = uc.uc_mcontext.gregs;
+    g[REG_RIP] = (greg_t)u->r->ip;
+    g[REG_RSP] = (greg_t)u->r->sp;
+    g[REG_RBP] = (greg_t)u->r->bp;
+    g[REG_RBX] = (greg_t)u->r->bx;
+    g[REG_R12] = (greg_t)u->r->r12;
+    g[REG_R13] = (greg_t)u->r->r13;
+    g[REG_R14] = (greg_t)u->r->r14;
+    g[REG_R15] = (greg_t)u->r->r15;
+#else
+    return;
+#endif
+    if (unw_init_local2(&cur, &uc, UNW_INIT_SIGNAL_FRAME) != 0 ||
+        unw_get_reg(&cur, UNW_REG_IP, &ip) != 0)
+        return;
+    u->pcs[u->n++] = (uintptr_t)ip + 1; /* the saved instruction, as a return address */
+    while (u->n < u->max && unw_step(&cur) > 0 && unw_get_reg(&cur, UNW_REG_IP, &ip) == 0)
+        u->pcs[u->n++] = (uintptr_t)ip;
+}
+
+int sp_unwind_saved(const struct sp_wait_regs *r, uintptr_t *pcs, int max)
+{
+    struct saved_unwind u = { r, pcs, max, 0 };
+    if (!sp_alt_stack_run(unwind_saved, &u))
+        return 0;
+    return u.n;
+}
+
+static const struct sp_thread_waited *find_waited(const struct sp_thread_waited *w, size_t n,
+                                                  int tid)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (w[mid].tid < tid)
+            lo = mid + 1;
+        else if (w[mid].tid > tid)
+            hi = mid;
+        else
+            return &w[mid];
+    }
+    return NULL;
+}
+
+/* Fills t from a wrapped wait, or decides not to interrupt it; false when
+ * the thread is to be signalled. */
+static bool without_signal(struct sp_thread_stack *t, const struct sp_thread_waited *waited,
+                           size_t nwaited, enum sp_capture_mode mode)
+{
+    const struct sp_thread_waited *w = find_waited(waited, nwaited, t->tid);
+    if (w && w->nframes > 0) {
+        t->source = SP_STACK_FROM_WAIT;
+        t->nframes = w->nframes < SP_MAX_FRAMES ? w->nframes : SP_MAX_FRAMES;
+        memcpy(t->pcs, w->pcs, sizeof t->pcs[0] * (size_t)t->nframes);
+        t->available = true;
+        return true;
+    }
+    bool asleep = t->state != 'R';
+    if (asleep && (mode == SP_CAPTURE_PROFILE || !interrupt_sleepers)) {
+        t->source = SP_STACK_NOT_TAKEN;
+        t->available = false;
+        return true;
+    }
+    return false;
+}
+
+/* ---- Capture ------------------------------------------------------------------------ */
+
+/* Signals every thread that needs it but the caller, and collects the
+ * answers. */
+static void capture_others_locked(struct sp_thread_stack *v, size_t n, int self,
+                                  const struct sp_thread_waited *waited, size_t nwaited,
+                                  enum sp_capture_mode mode)
 {
     struct slot **slot_of = calloc(n ? n : 1, sizeof *slot_of);
     if (!slot_of)
@@ -433,7 +528,7 @@ static void capture_others_locked(struct sp_thread_stack *v, size_t n, int self)
     struct slot_cursor cursor = { __atomic_load_n(&chunks, __ATOMIC_ACQUIRE), 0 };
     int sent = 0;
     for (size_t i = 0; i < n; i++) {
-        if (v[i].tid == self)
+        if (v[i].tid == self || without_signal(&v[i], waited, nwaited, mode))
             continue;
         struct slot *s = claim_idle_locked(&cursor);
         if (!s)
@@ -456,7 +551,9 @@ static void capture_others_locked(struct sp_thread_stack *v, size_t n, int self)
     free(slot_of);
 }
 
-int sp_threads_capture(struct sp_thread_stack **out, size_t *n, void *leaf, uintptr_t caller)
+int sp_threads_capture(struct sp_thread_stack **out, size_t *n, void *leaf, uintptr_t caller,
+                       const struct sp_thread_waited *waited, size_t nwaited,
+                       enum sp_capture_mode mode)
 {
     struct sp_thread_stack *v = NULL;
     size_t len = 0;
@@ -464,21 +561,26 @@ int sp_threads_capture(struct sp_thread_stack **out, size_t *n, void *leaf, uint
     if (r != 0)
         return r;
     int self = sp_self_tid();
+    for (size_t i = 0; i < len; i++)
+        read_stat(v[i].tid, v[i].name, &v[i].state);
     capture_lock_take();
     r = install_locked();
     if (r == 0)
-        capture_others_locked(v, len, self);
+        capture_others_locked(v, len, self, waited, nwaited, mode);
     capture_lock_give();
     if (r != 0) {
         free(v);
         return r;
     }
     for (size_t i = 0; i < len; i++) {
-        read_stat(v[i].tid, v[i].name, &v[i].state);
         if (v[i].tid == self) {
             v[i].nframes = leaf ? sp_stack_capture(v[i].pcs, leaf, caller)
                                 : sp_backtrace_here(v[i].pcs, SP_MAX_FRAMES);
             v[i].available = true;
+            v[i].state = 'R';
+        } else if (v[i].source == SP_STACK_SIGNALLED && !v[i].available) {
+            char name[SP_THREAD_NAME_MAX];
+            read_stat(v[i].tid, name, &v[i].state); /* gone meanwhile? */
         }
     }
     *out = v;

@@ -15,7 +15,9 @@
  *
  * Side effect, as for any signal-based profiler: a system call that the
  * kernel does not restart after a handler (nanosleep, poll, epoll_wait,
- * select, sem_timedwait...) returns EINTR in the interrupted thread.
+ * select, sem_timedwait...) returns EINTR in the interrupted thread; hence
+ * the capture modes below, and no signal at all for threads in wrapped
+ * waits.
  *
  * Thread safety: captures are serialized by an internal futex lock; any
  * thread may call. Not from a signal handler (it uses malloc).
@@ -28,9 +30,17 @@
 #include <stdint.h>
 
 #include "profile_table.h"
+#include "wait_table.h"
 
 #define SP_THREAD_NAME_MAX 16
 #define SP_STACK_ANSWER_MS 500
+
+/* How a thread's stack was taken, or why it was not. */
+enum sp_stack_source {
+    SP_STACK_SIGNALLED,   /* its handler unwound it (or it is the caller's own) */
+    SP_STACK_FROM_WAIT,   /* from the registers its wrapper saved: not interrupted */
+    SP_STACK_NOT_TAKEN,   /* asleep in a system call, and not to be interrupted */
+};
 
 struct sp_thread_stack {
     int tid;
@@ -38,6 +48,7 @@ struct sp_thread_stack {
     char state;                    /* the kernel's state letter (R, S, D, ...), '?' if unknown */
     bool available;                /* false: "stack unavailable" */
     bool signals_blocked;          /* unavailable because it blocks the stack signal */
+    enum sp_stack_source source;
     int nframes;
     /* Return addresses, leaf first (profile_table.h's convention: pc - 1
      * is looked up). A signalled thread's pcs[0] is its interrupted
@@ -46,12 +57,49 @@ struct sp_thread_stack {
 };
 
 /*
+ * Which threads a capture may interrupt with the stack signal. A thread
+ * that is in a wrapped wait is never interrupted: its stack comes from the
+ * registers its wrapper saved (sp_thread_waited). Interrupting a thread
+ * that sleeps in any other system call makes calls that the kernel does
+ * not restart (poll, epoll_wait, select, nanosleep, ...) return early with
+ * EINTR, so:
+ *   SP_CAPTURE_FULL     a full dump (SIGQUIT, goroutine?debug=2, the
+ *                       watchdog): every other thread is interrupted,
+ *                       unless SYNCPROF_DUMP_INTERRUPT=0 said not to
+ *                       interrupt sleeping ones;
+ *   SP_CAPTURE_PROFILE  a profile: only running threads are interrupted.
+ */
+enum sp_capture_mode { SP_CAPTURE_FULL, SP_CAPTURE_PROFILE };
+
+/* A thread's stack known without interrupting it (from a wrapped wait). */
+struct sp_thread_waited {
+    int tid;
+    int nframes;
+    const uintptr_t *pcs;
+};
+
+/*
  * Every thread of the process, sorted by tid, in a malloc'd array the
  * caller frees. The calling thread's own stack starts at leaf (the public
- * entry point) and caller, as sp_stack_capture does. Returns 0, ENOMEM, or
- * the errno of reading /proc/self/task or installing the signal handler.
+ * entry point) and caller, as sp_stack_capture does. waited[0..nwaited),
+ * sorted by tid, gives the stacks of threads in wrapped waits. Returns 0,
+ * ENOMEM, or the errno of reading /proc/self/task or installing the signal
+ * handler.
  */
-int sp_threads_capture(struct sp_thread_stack **out, size_t *n, void *leaf, uintptr_t caller);
+int sp_threads_capture(struct sp_thread_stack **out, size_t *n, void *leaf, uintptr_t caller,
+                       const struct sp_thread_waited *waited, size_t nwaited,
+                       enum sp_capture_mode mode);
+
+/* SYNCPROF_DUMP_INTERRUPT: false keeps full dumps from interrupting threads
+ * asleep in system calls (they are shown without a stack). */
+void sp_threads_set_interrupt(bool on);
+
+/*
+ * Unwinds another thread's stack from registers its wrapper saved, into
+ * pcs[0..max); returns the number of frames. The caller guarantees that
+ * the thread stays in that frame meanwhile (sp_wait_foreach's bucket lock).
+ */
+int sp_unwind_saved(const struct sp_wait_regs *r, uintptr_t *pcs, int max);
 
 /* The calling thread's return addresses, innermost first, up to max.
  * Async-signal-safe. */

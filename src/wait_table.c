@@ -87,6 +87,7 @@ static void init_waiter(struct sp_waiter *w, const void *object,
     w->woken_ns = 0;
     w->tid = sp_self_tid();
     w->timed = false;
+    w->regs = NULL;
 }
 
 void sp_wait_begin(struct sp_waiter *w, const void *object,

@@ -46,6 +46,41 @@ enum sp_wait_reason {
 #undef SP_WAIT_ENUM
 };
 
+/*
+ * The registers a wrapper saves just before its real blocking call: the
+ * instruction, the stack pointer and the callee-saved registers, which is
+ * all an unwinder needs to walk the waiting thread's stack from the
+ * wrapper's frame up. A thread dump reads them (with the bucket locked, so
+ * the waiter cannot leave the frame) instead of interrupting the thread
+ * with a signal, which would make some of its system calls fail with EINTR.
+ */
+struct sp_wait_regs {
+    uintptr_t ip, sp, bp, bx, r12, r13, r14, r15;
+};
+
+#if defined(__x86_64__)
+/* Saves the registers of the frame it is expanded in: it must be expanded
+ * in the function whose frame lives through the wait. */
+#define SP_SAVE_REGS(r)                                                          \
+    __asm__ volatile("leaq 1f(%%rip), %%rax\n\t"                                 \
+                     "movq %%rax, 0(%0)\n\t"                                    \
+                     "movq %%rsp, 8(%0)\n\t"                                    \
+                     "movq %%rbp, 16(%0)\n\t"                                   \
+                     "movq %%rbx, 24(%0)\n\t"                                   \
+                     "movq %%r12, 32(%0)\n\t"                                   \
+                     "movq %%r13, 40(%0)\n\t"                                   \
+                     "movq %%r14, 48(%0)\n\t"                                   \
+                     "movq %%r15, 56(%0)\n"                                      \
+                     "1:"                                                        \
+                     :                                                           \
+                     : "D"(r)                                                    \
+                     : "rax", "memory")
+#define SP_HAVE_SAVED_REGS 1
+#else
+#define SP_SAVE_REGS(r) ((void)(r))
+#define SP_HAVE_SAVED_REGS 0
+#endif
+
 struct sp_waiter {
     struct sp_waiter *prev, *next;  /* bucket list; under the bucket lock */
     const void *object;             /* what is waited for; never changes */
@@ -59,6 +94,9 @@ struct sp_waiter {
     int64_t woken_ns;               /* COND: 0 until signalled; atomic */
     int tid;                        /* the waiting thread; never changes */
     bool timed;                     /* the wait has a deadline; atomic (sp_wait_set_deadline) */
+    /* The wrapper's saved registers (sp_wait_publish_regs), NULL until
+     * saved; atomic. They stay valid while w is linked. */
+    const struct sp_wait_regs *regs;
 };
 
 /* Registers w as waiting for object since now. */
@@ -74,6 +112,14 @@ void sp_wait_begin_cond(struct sp_waiter *on_cond, struct sp_waiter *on_mutex,
  * threads are asleep" and deadlock reports leave such waits out, since they
  * end by themselves. */
 void sp_wait_set_deadline(struct sp_waiter *w);
+
+/* Publishes the registers the wrapper saved in its frame (SP_SAVE_REGS)
+ * for thread dumps; regs must outlive w's registration. */
+static inline void sp_wait_publish_regs(struct sp_waiter *w, const struct sp_wait_regs *regs)
+{
+    if (SP_HAVE_SAVED_REGS)
+        __atomic_store_n(&w->regs, regs, __ATOMIC_RELEASE);
+}
 
 /* Unregisters w (the wait is over). */
 void sp_wait_end(struct sp_waiter *w);
@@ -98,7 +144,9 @@ void sp_wait_wake_cond(const void *cond, bool all, int64_t now);
  * bucket's spinlock held: w and the object it waits for stay valid during
  * the call (the waiter cannot leave), but fn must only read and copy: no
  * locks, no malloc, no blocking. Waiters that come and go meanwhile may or
- * may not be seen. For thread dumps and the watchdog.
+ * may not be seen. For thread dumps and the watchdog. Holding the bucket
+ * also keeps each waiter inside its wrapper's frame, so a dump may unwind
+ * its stack from its saved registers (sp_waiter.regs) in fn.
  */
 void sp_wait_foreach(void (*fn)(const struct sp_waiter *w, void *arg), void *arg);
 

@@ -283,7 +283,7 @@ static void poll_once(struct memory *m)
 {
     struct sp_thread_wait *w;
     size_t n;
-    if (sp_waits_collect(&w, &n) != 0)
+    if (sp_waits_collect(&w, &n, false) != 0)
         return;
     int64_t now = sp_now_ns();
     int64_t timeout = __atomic_load_n(&timeout_ns, __ATOMIC_RELAXED);
@@ -382,7 +382,7 @@ SP_PUBLIC int syncprof_watchdog_stop(void)
     return 0;
 }
 
-__attribute__((constructor)) static void watchdog_from_environment(void)
+void sp_watchdog_from_environment(void)
 {
     bool on;
     if (sp_env_bool("SYNCPROF_DEADLOCK_ABORT", &on))

@@ -83,7 +83,7 @@ static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
 static sem_t never, deaf_sem;
 static pthread_barrier_t bar;
 static pthread_t forever; /* joined by the join waiters, never ends */
-static atomic_int holder_tid, deaf_tid;
+static atomic_int holder_tid, deaf_tid, deaf_sleeper_tid;
 static atomic_int tids[64];
 static atomic_int nstarted;
 
@@ -146,6 +146,21 @@ static void *deaf(void *arg)
     return NULL;
 }
 
+/* Blocks every signal and sleeps outside any wrapped wait: a full dump
+ * must signal it for its stack, and cannot. */
+static void *deaf_sleeper(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, NULL);
+    pthread_setname_np(pthread_self(), "deaf-sleeper");
+    deaf_sleeper_tid = gettid_();
+    for (;;)
+        pause();
+    return NULL;
+}
+
 static void *sleeper(void *arg)
 {
     (void)arg;
@@ -157,7 +172,7 @@ static size_t waits_now(void)
 {
     struct sp_thread_wait *w;
     size_t n;
-    cr_assert_eq(sp_waits_collect(&w, &n), 0);
+    cr_assert_eq(sp_waits_collect(&w, &n, false), 0);
     free(w);
     return n;
 }
@@ -174,13 +189,14 @@ Test(dump, fifty_threads_reason_holder_stack)
         tp_sleep_ns(1000000);
     pthread_create(&forever, NULL, sleeper, NULL);
     pthread_create(&t, NULL, deaf, NULL);
+    pthread_create(&t, NULL, deaf_sleeper, NULL);
     int total = 0;
     for (int k = 0; k < K_KINDS; k++)
         total += how_many[k];
     for (int s = 0; s < total; s++)
         pthread_create(&t, NULL, start, (void *)(long)s);
     /* everyone registered: the 49 waiters, the sleeper and the deaf thread */
-    while (nstarted < total || waits_now() < (size_t)total + 2)
+    while (nstarted < total || waits_now() < (size_t)total + 2 || deaf_sleeper_tid == 0)
         tp_sleep_ns(1000000);
     tp_sleep_ns(20000000);
 
@@ -204,10 +220,18 @@ Test(dump, fifty_threads_reason_holder_stack)
             free(sec);
         }
     }
+    /* in a wrapped wait, a thread's stack is taken without a signal, so
+     * blocking every signal does not hide it */
     char *sec = section_of(dump, deaf_tid);
     cr_assert(sec, "the deaf thread is missing");
     cr_expect(strstr(sec, "[semaphore, "), "%s", sec);
-    cr_expect(strstr(sec, "stack unavailable"), "%s", sec);
+    cr_expect(strstr(sec, "deaf+"), "no stack from the wrapper's saved registers:\n%s", sec);
+    cr_expect(!strstr(sec, "stack unavailable"), "%s", sec);
+    free(sec);
+    /* outside one, the signal is needed, and it says why it got no answer */
+    sec = section_of(dump, deaf_sleeper_tid);
+    cr_assert(sec, "the deaf sleeper is missing");
+    cr_expect(strstr(sec, "stack unavailable (the thread blocks signal"), "%s", sec);
     free(sec);
     sec = section_of(dump, holder_tid);
     cr_assert(sec);

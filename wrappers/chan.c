@@ -93,10 +93,15 @@
 #include <syncprof/syncprof.h>
 
 #include "clock.h"
+#include "config.h"
 #include "export.h"
 #include "sampling.h"
 #include "spinlock.h"
 #include "wait_table.h"
+
+/* Links the environment's configuration into every program that uses a
+ * channel (see sp_configure_from_environment in config.h). */
+__attribute__((used)) static void (*const link_configuration)(void) = sp_configure_from_environment;
 
 /* For the ring's fast path, which is specialised by direction in send_fast
  * and recv_fast. Left to itself GCC keeps ring_op, ring_put and ring_get

@@ -345,7 +345,7 @@ static char *summarize(enum sp_profile_kind kind, const char *path, struct sp_sy
         total += recs[i].delay_ns;
         events += sp_count_round(recs[i].count);
     }
-    if (!s || sp_records_sorted(&v, &order) != 0)
+    if ((n > 0 && !s) || sp_records_sorted(&v, &order) != 0)
         goto out;
     for (size_t i = 0; i < top; i++) {
         int k = record_names(s, order[i], names[i], SUMMARY_DEPTH);
@@ -406,7 +406,17 @@ static void write_profiles(bool at_exit)
     if (!summary_on)
         return; /* SYNCPROF_SUMMARY=0 (syncprof run --quiet): files only */
     sp_enter_profiler();
-    struct sp_symbolizer *s = at_exit ? sp_symbolizer_acquire() : NULL;
+    /* The summary names frames only when there are some to name. */
+    bool any = false;
+    for (int k = 0; k < SP_PROFILE__COUNT && at_exit; k++) {
+        struct sp_record *recs;
+        size_t n;
+        if (sp_profile_snapshot((enum sp_profile_kind)k, &recs, &n) == 0) {
+            any = any || n > 0;
+            free(recs);
+        }
+    }
+    struct sp_symbolizer *s = any ? sp_symbolizer_acquire() : NULL;
     for (int i = 0; i < w.n; i++) {
         char *text = NULL;
         if (w.err[i] != 0) {

@@ -27,11 +27,17 @@
 #include <syncprof/syncprof.h>
 
 #include "clock.h"
+#include "config.h"
 #include "export.h"
 #include "sampling.h"
 #include "lock_track.h"
 #include "real.h"
 #include "wait_table.h"
+
+/* Links the environment's configuration into every program that uses a
+ * wrapper (see sp_configure_from_environment): a static link takes
+ * config.o only if something refers to it. */
+__attribute__((used)) static void (*const link_configuration)(void) = sp_configure_from_environment;
 
 /* The wrapper's return address: taken in the public function itself. */
 #define CALLER ((uintptr_t)__builtin_return_address(0))
@@ -54,7 +60,8 @@
  */
 struct observed {
     struct sp_waiter w;
-    int cancel_state; /* the caller's, restored for the real call and at the end */
+    int cancel_state;        /* the caller's, restored for the real call and at the end */
+    struct sp_wait_regs regs; /* saved just before the real call, for thread dumps */
 };
 
 static void observe_begin(struct observed *o, const void *object, enum sp_wait_reason why)
@@ -83,12 +90,16 @@ static void observe_cancelled(void *arg)
 
 /*
  * Runs statement (the real call) in the caller's cancellation state, with
- * handler(o) to run if it is cancelled. Both macros of pthread.h must sit
- * in one block, hence a macro here too.
+ * handler(o) to run if it is cancelled, after saving this frame's
+ * registers for thread dumps and publishing them in record. Both macros of
+ * pthread.h must sit in one block, and the registers must be those of the
+ * wrapper's own frame, hence a macro here too.
  */
-#define SP_CANCELLABLE(o, handler, statement)                  \
+#define SP_CANCELLABLE(o, record, handler, statement)          \
     do {                                                       \
         pthread_cleanup_push(handler, (o));                    \
+        SP_SAVE_REGS(&(o)->regs);                              \
+        sp_wait_publish_regs((record), &(o)->regs);            \
         pthread_setcancelstate((o)->cancel_state, NULL);       \
         statement;                                             \
         pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);  \
@@ -177,7 +188,7 @@ static int mutex_lock_slow(pthread_mutex_t *m, enum deadline how, clockid_t cloc
     if (how != NO_DEADLINE)
         sp_wait_set_deadline(&o.w);
     mark_waiting(m);
-    SP_CANCELLABLE(&o, observe_cancelled, r = mutex_lock_real(m, how, clock, abstime));
+    SP_CANCELLABLE(&o, &o.w, observe_cancelled, r = mutex_lock_real(m, how, clock, abstime));
     observe_end(&o, r == 0 || r == EOWNERDEAD || r == ETIMEDOUT, leaf, caller);
     return r;
 }
@@ -287,7 +298,7 @@ static int rwlock_wait(pthread_rwlock_t *rw, bool write, const struct timespec *
     observe_begin(&o, rw, write ? SP_WAIT_RWLOCK_WRITE : SP_WAIT_RWLOCK_READ);
     if (abstime)
         sp_wait_set_deadline(&o.w);
-    SP_CANCELLABLE(&o, observe_cancelled, r = rwlock_real(rw, write, abstime));
+    SP_CANCELLABLE(&o, &o.w, observe_cancelled, r = rwlock_real(rw, write, abstime));
     observe_end(&o, r == 0 || r == ETIMEDOUT, leaf, caller);
     return r;
 }
@@ -388,6 +399,7 @@ static int cond_wait_real(pthread_cond_t *c, pthread_mutex_t *m, enum deadline h
 struct observed_cond {
     struct sp_waiter on_cond, on_mutex;
     int cancel_state;    /* as in struct observed */
+    struct sp_wait_regs regs;
     pthread_mutex_t *m;
     bool tracking;       /* lock tracking was on when the wait began */
 };
@@ -429,7 +441,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
     if (o.tracking)
         sp_track_released(m);
 
-    SP_CANCELLABLE(&o, cond_wait_cancelled, r = cond_wait_real(c, m, how, clock, abstime));
+    SP_CANCELLABLE(&o, &o.on_mutex, cond_wait_cancelled, r = cond_wait_real(c, m, how, clock, abstime));
 
     int64_t end = sp_now_ns();
     sp_wait_end(&o.on_mutex);
@@ -488,7 +500,7 @@ SP_PUBLIC int syncprof_join(pthread_t t, void **retval)
         return r == EBUSY ? REAL(pthread_join)(t, retval) : r;
     struct observed o;
     observe_begin(&o, (const void *)t, SP_WAIT_JOIN);
-    SP_CANCELLABLE(&o, observe_cancelled, r = REAL(pthread_join)(t, retval));
+    SP_CANCELLABLE(&o, &o.w, observe_cancelled, r = REAL(pthread_join)(t, retval));
     observe_end(&o, r == 0, LEAF(syncprof_join), CALLER);
     return r;
 }
@@ -504,7 +516,7 @@ SP_PUBLIC int syncprof_barrier_wait(pthread_barrier_t *b)
     struct observed o;
     int r;
     observe_begin(&o, b, SP_WAIT_BARRIER);
-    SP_CANCELLABLE(&o, observe_cancelled, r = REAL(pthread_barrier_wait)(b));
+    SP_CANCELLABLE(&o, &o.w, observe_cancelled, r = REAL(pthread_barrier_wait)(b));
     observe_end(&o, r == 0 || r == PTHREAD_BARRIER_SERIAL_THREAD, LEAF(syncprof_barrier_wait),
                 CALLER);
     return r;
@@ -524,7 +536,7 @@ static int sem_wait_slow(sem_t *s, const struct timespec *abstime, int saved_err
     observe_begin(&o, s, SP_WAIT_SEMAPHORE);
     if (abstime)
         sp_wait_set_deadline(&o.w);
-    SP_CANCELLABLE(&o, observe_cancelled, errno = saved_errno;
+    SP_CANCELLABLE(&o, &o.w, observe_cancelled, errno = saved_errno;
                    r = abstime ? REAL(sem_timedwait)(s, abstime) : REAL(sem_wait)(s); e = errno);
     observe_end(&o, r == 0 || e == ETIMEDOUT, leaf, caller);
     errno = e;

@@ -64,7 +64,7 @@ static void bench_dumps(int nthreads)
         struct sp_thread_stack *v;
         size_t n;
         t0 = now_ns();
-        sp_threads_capture(&v, &n, NULL, 0);
+        sp_threads_capture(&v, &n, NULL, 0, NULL, 0, SP_CAPTURE_FULL);
         d = now_ns() - t0;
         best_capture = d < best_capture ? d : best_capture;
         free(v);
