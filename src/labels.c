@@ -167,7 +167,7 @@ const struct sp_label_set *sp_label_set_intern(const struct sp_label *labels, in
     return intern_normalized(ls, k);
 }
 
-const struct sp_label_set *sp_labels_for_sample(const void *object)
+const struct sp_label_set *sp_labels_for_sample(const void *object, const char *wait)
 {
     struct sp_label ls[SP_LABEL_SET_MAX];
     char name[SP_NAME_MAX];
@@ -180,6 +180,12 @@ const struct sp_label_set *sp_labels_for_sample(const void *object)
         sp_label_copy(lock.key, "lock");
         sp_label_copy(lock.value, name);
         set_put(ls, &n, &lock);
+    }
+    if (wait) {
+        struct sp_label kind;
+        sp_label_copy(kind.key, "wait");
+        sp_label_copy(kind.value, wait);
+        set_put(ls, &n, &kind);
     }
     if (n == 0)
         return NULL;

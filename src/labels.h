@@ -21,8 +21,8 @@
 #define SP_LABELS_MAX_DEPTH 16 /* labels pushed per thread */
 #define SP_LABEL_MAX 64        /* bytes of a key or a value, NUL included */
 #define SP_MAX_LABEL_SETS 4096 /* distinct sets per process */
-/* A sample's set: the pushed labels and the "lock" label. */
-#define SP_LABEL_SET_MAX (SP_LABELS_MAX_DEPTH + 1)
+/* A sample's set: the pushed labels, the "lock" and the "wait" label. */
+#define SP_LABEL_SET_MAX (SP_LABELS_MAX_DEPTH + 2)
 
 /* The label of the samples whose set did not fit in the table. */
 #define SP_LABELS_OVERFLOW_KEY "syncprof"
@@ -40,10 +40,11 @@ struct sp_label_set {
 
 /*
  * The set a sample taken now by the calling thread on object carries: the
- * thread's labels plus lock=<name> when object has a name. NULL when that
+ * thread's labels, lock=<name> when object has a name, and wait=<wait>
+ * when wait is not NULL (block samples: the kind of wait). NULL when that
  * set is empty. Cannot fail: when the table is full, the overflow set.
  */
-const struct sp_label_set *sp_labels_for_sample(const void *object);
+const struct sp_label_set *sp_labels_for_sample(const void *object, const char *wait);
 
 /*
  * The interned set of labels[0..n) (any order; for a repeated key the last

@@ -116,7 +116,8 @@ void sp_block_scale(int64_t d, int64_t rate, double *count, int64_t *delay)
     }
 }
 
-void sp_block_event(const void *object, int64_t d, void *leaf, uintptr_t caller)
+void sp_block_event(const void *object, const char *wait, int64_t d, void *leaf,
+                    uintptr_t caller)
 {
     int64_t rate = sp_block_rate();
     if (rate <= 0 || in_profiler)
@@ -132,7 +133,7 @@ void sp_block_event(const void *object, int64_t d, void *leaf, uintptr_t caller)
     uintptr_t pcs[SP_MAX_FRAMES];
     sp_enter_profiler();
     int n = sp_stack_capture(pcs, leaf, caller);
-    sp_profile_add(SP_PROFILE_BLOCK, pcs, n, sp_labels_for_sample(object), count, delay);
+    sp_profile_add(SP_PROFILE_BLOCK, pcs, n, sp_labels_for_sample(object, wait), count, delay);
     sp_leave_profiler();
 }
 
@@ -154,7 +155,7 @@ void sp_mutex_event(const void *object, int64_t d, void *leaf, uintptr_t caller)
     uintptr_t pcs[SP_MAX_FRAMES];
     sp_enter_profiler();
     int n = sp_stack_capture(pcs, leaf, caller);
-    sp_profile_add(SP_PROFILE_MUTEX, pcs, n, sp_labels_for_sample(object), (double)fraction,
+    sp_profile_add(SP_PROFILE_MUTEX, pcs, n, sp_labels_for_sample(object, NULL), (double)fraction,
                    (int64_t)fraction * d);
     sp_leave_profiler();
 }

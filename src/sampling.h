@@ -23,10 +23,13 @@ void sp_block_scale(int64_t d, int64_t rate, double *count, int64_t *delay);
 
 /*
  * A thread blocked d ns on object in the wrapper whose entry is leaf,
- * called from the return address caller. Sampled at the block rate and,
- * when kept, recorded with the calling thread's stack.
+ * called from the return address caller; wait is the kind of wait
+ * (sp_wait_label: "mutex", "cond_timed", ...), recorded as the sample's
+ * "wait" label. Sampled at the block rate and, when kept, recorded with
+ * the calling thread's stack.
  */
-void sp_block_event(const void *object, int64_t d, void *leaf, uintptr_t caller);
+void sp_block_event(const void *object, const char *wait, int64_t d, void *leaf,
+                    uintptr_t caller);
 
 /*
  * An unlock of object (in the wrapper leaf, called from caller) ended

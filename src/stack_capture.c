@@ -51,6 +51,28 @@ static int backtrace_raw(void **raw, int max)
 #endif
 }
 
+/*
+ * libunwind's caches of parsed call-frame information are off. The global
+ * cache has a lock, held while libunwind looks for a frame's unwind table
+ * with dl_iterate_phdr, which takes the dynamic loader's lock: a thread
+ * dump's signal handler that interrupts a thread holding the loader's lock
+ * (in dlopen, say) then waits for libunwind's lock, whose holder waits for
+ * the loader's lock (harm_unwind_contention reproduced it). Without the
+ * cache there is no such lock; libunwind's per-thread trace cache
+ * (unw_backtrace, the samples' path) still spares re-parsing known frames.
+ */
+void sp_unwinder_setup(void)
+{
+    static int done;
+    if (!__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+        unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
+}
+
+__attribute__((constructor)) static void unwinder_setup_at_load(void)
+{
+    sp_unwinder_setup();
+}
+
 /* Frames the library itself may add below the wrapper's caller (the
  * borrowed-stack switch among them). */
 #define SP_INTERNAL_FRAMES 16

@@ -22,4 +22,8 @@
  */
 int sp_stack_capture(uintptr_t *pcs, void *leaf, uintptr_t caller);
 
+/* Sets libunwind up as syncprof needs it (see stack_capture.c); done at
+ * load, and again harmlessly by anyone about to unwind. */
+void sp_unwinder_setup(void);
+
 #endif /* SP_STACK_CAPTURE_H */

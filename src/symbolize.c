@@ -293,16 +293,75 @@ static const char *sp_die_string(Dwarf_Die *die, unsigned int at)
     return dwarf_formstring(dwarf_attr_integrate(die, at, &attr));
 }
 
+/* The DIE that holds a function's names: an inlined or out-of-line
+ * instance refers to its abstract instance, which may refer to the
+ * declaration inside its class. */
+static void sp_die_origin(Dwarf_Die *die, Dwarf_Die *out)
+{
+    Dwarf_Attribute attr;
+    *out = *die;
+    for (int depth = 0; depth < 8; depth++) {
+        Dwarf_Die next;
+        if ((dwarf_attr(out, DW_AT_abstract_origin, &attr) == NULL &&
+             dwarf_attr(out, DW_AT_specification, &attr) == NULL) ||
+            dwarf_formref_die(&attr, &next) == NULL)
+            return;
+        *out = next;
+    }
+}
+
+/*
+ * A C++ function without a linkage name (GCC omits it for some inlined
+ * members): its source name qualified by the namespaces and classes that
+ * enclose its declaration ("leveldb::SkipList<...>::FindGreaterOrEqual"
+ * rather than "FindGreaterOrEqual"), so that inlined frames read as the
+ * ELF symbols around them do once demangled. NULL if nothing encloses it.
+ */
+static const char *sp_qualified_name(struct sp_symbolizer *s, Dwarf_Die *die, const char *name)
+{
+    Dwarf_Die origin, *scopes = NULL;
+    sp_die_origin(die, &origin);
+    int n = dwarf_getscopes_die(&origin, &scopes);
+    char buf[512];
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = n - 1; i >= 1; i--) { /* outermost first; scopes[0] is the function */
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag != DW_TAG_namespace && tag != DW_TAG_class_type &&
+            tag != DW_TAG_structure_type && tag != DW_TAG_union_type &&
+            tag != DW_TAG_subprogram)
+            continue;
+        const char *part = dwarf_diename(&scopes[i]);
+        if (!part) /* an unnamed namespace, or a lambda's closure type */
+            part = tag == DW_TAG_namespace ? "(anonymous namespace)" : "{lambda}";
+        int w = snprintf(buf + len, sizeof buf - len, "%s::", part);
+        if (w < 0 || (size_t)w >= sizeof buf - len) {
+            free(scopes);
+            return NULL;
+        }
+        len += (size_t)w;
+    }
+    free(scopes);
+    if (len == 0 || len + strlen(name) + 1 > sizeof buf)
+        return NULL;
+    strcat(buf, name);
+    return sp_str_dup(s, buf, strlen(buf));
+}
+
 /* A function DIE's name: the linkage name when there is one (what .symtab
- * says for C++), else the source name. */
-static const char *sp_die_name(Dwarf_Die *die)
+ * says for C++), else the source name, qualified for C++ members. */
+static const char *sp_die_name(struct sp_symbolizer *s, Dwarf_Die *die)
 {
     const char *name = sp_die_string(die, DW_AT_linkage_name);
 
     if (name == NULL)
         name = sp_die_string(die, DW_AT_MIPS_linkage_name);
-    if (name == NULL)
+    if (name == NULL) {
         name = sp_die_string(die, DW_AT_name);
+        const char *q = name ? sp_qualified_name(s, die, name) : NULL;
+        if (q)
+            name = q;
+    }
     return name != NULL ? name : "??";
 }
 
@@ -395,7 +454,7 @@ static bool sp_dwarf_frames(struct sp_symbolizer *s, Dwfl_Module *mod, Dwarf_Add
         int tag = dwarf_tag(&scopes[i]);
         if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine)
             continue;
-        sp_push_frame(out, sp_die_name(&scopes[i]), file, line);
+        sp_push_frame(out, sp_die_name(s, &scopes[i]), file, line);
         if (tag == DW_TAG_subprogram) {
             Dwarf_Addr entry;
             if (dwarf_entrypc(&scopes[i], &entry) == 0)

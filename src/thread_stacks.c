@@ -172,6 +172,7 @@ static int install_locked(void)
 {
     if (stack_sig)
         return 0;
+    sp_unwinder_setup();
     int r = sp_alt_stack_prepare();
     if (r != 0)
         return r;

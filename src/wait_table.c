@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "sampling.h"
 #include "spinlock.h"
@@ -49,7 +50,7 @@ __attribute__((constructor)) static void register_fork_handler(void)
 }
 
 static const char *const reason_texts[] = {
-#define SP_WAIT_TEXT(id, text) text,
+#define SP_WAIT_TEXT(id, text, label) text,
     SP_WAIT_REASONS(SP_WAIT_TEXT)
 #undef SP_WAIT_TEXT
 };
@@ -207,4 +208,24 @@ void sp_wait_wake_cond(const void *cond, bool all, int64_t now)
 const char *sp_wait_reason_text(enum sp_wait_reason reason)
 {
     return reason_texts[reason];
+}
+
+static const char *const reason_labels[] = {
+#define SP_WAIT_LABEL(id, text, label) label,
+    SP_WAIT_REASONS(SP_WAIT_LABEL)
+#undef SP_WAIT_LABEL
+};
+
+const char *sp_wait_label(enum sp_wait_reason reason, bool timed)
+{
+    if (timed && (reason == SP_WAIT_COND || reason == SP_WAIT_COND_REACQUIRE))
+        return "cond_timed";
+    if (timed && reason == SP_WAIT_SEMAPHORE)
+        return "sem_timed";
+    return reason_labels[reason];
+}
+
+bool sp_wait_label_is_lock(const char *label)
+{
+    return label && (strcmp(label, "mutex") == 0 || strncmp(label, "rwlock_", 7) == 0);
 }

@@ -26,22 +26,29 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Wait reasons, in the words of Go's goroutine dumps where it has them. */
+/*
+ * Wait reasons: the enum, the text of thread dumps (in the words of Go's
+ * goroutine dumps where it has them), and the value of the "wait" label
+ * that block samples carry, so that a reader can keep or drop one kind
+ * (`go tool pprof -tagignore wait=cond_timed`, `syncprof report
+ * --ignore-wait cond_timed`). A wait with a deadline on a condition or a
+ * semaphore is labelled apart ("_timed"): it is how idle pool workers wait.
+ */
 #define SP_WAIT_REASONS(X) \
-    X(SP_WAIT_MUTEX, "mutex lock") \
-    X(SP_WAIT_RWLOCK_READ, "rwlock read") \
-    X(SP_WAIT_RWLOCK_WRITE, "rwlock write") \
-    X(SP_WAIT_COND, "cond wait") \
-    X(SP_WAIT_COND_REACQUIRE, "cond wait (mutex)") \
-    X(SP_WAIT_JOIN, "join") \
-    X(SP_WAIT_SEMAPHORE, "semaphore") \
-    X(SP_WAIT_BARRIER, "barrier") \
-    X(SP_WAIT_CHAN_SEND, "chan send") \
-    X(SP_WAIT_CHAN_RECEIVE, "chan receive") \
-    X(SP_WAIT_SELECT, "select")
+    X(SP_WAIT_MUTEX, "mutex lock", "mutex") \
+    X(SP_WAIT_RWLOCK_READ, "rwlock read", "rwlock_read") \
+    X(SP_WAIT_RWLOCK_WRITE, "rwlock write", "rwlock_write") \
+    X(SP_WAIT_COND, "cond wait", "cond") \
+    X(SP_WAIT_COND_REACQUIRE, "cond wait (mutex)", "cond") \
+    X(SP_WAIT_JOIN, "join", "join") \
+    X(SP_WAIT_SEMAPHORE, "semaphore", "sem") \
+    X(SP_WAIT_BARRIER, "barrier", "barrier") \
+    X(SP_WAIT_CHAN_SEND, "chan send", "chan_send") \
+    X(SP_WAIT_CHAN_RECEIVE, "chan receive", "chan_recv") \
+    X(SP_WAIT_SELECT, "select", "select")
 
 enum sp_wait_reason {
-#define SP_WAIT_ENUM(id, text) id,
+#define SP_WAIT_ENUM(id, text, label) id,
     SP_WAIT_REASONS(SP_WAIT_ENUM)
 #undef SP_WAIT_ENUM
 };
@@ -152,5 +159,14 @@ void sp_wait_foreach(void (*fn)(const struct sp_waiter *w, void *arg), void *arg
 
 /* The text of a wait reason ("mutex lock", ...). */
 const char *sp_wait_reason_text(enum sp_wait_reason reason);
+
+/* The "wait" label of a block sample: "mutex", "cond", "cond_timed", ...
+ * (timed: the wait had a deadline). */
+const char *sp_wait_label(enum sp_wait_reason reason, bool timed);
+
+/* True for the kinds that are contention for a lock (mutex, rwlock), as
+ * opposed to waiting for an event (condition, semaphore, join, barrier,
+ * channel), which is often a thread with nothing to do. */
+bool sp_wait_label_is_lock(const char *label);
 
 #endif /* SP_WAIT_TABLE_H */

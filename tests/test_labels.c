@@ -5,8 +5,10 @@
  * unlocker's in the mutex profile, the waiter's in the block profile) and
  * lock=<name> for a named object; equal stacks with different label sets
  * are different samples, which `go tool pprof -tagfocus` tells apart;
- * unnamed objects and unlabelled threads add no label and no bucket; the
- * push/pop API reports its errors; label sets are interned and bounded.
+ * unnamed objects and unlabelled threads add no label and no bucket (a
+ * block sample always carries its wait kind, wait=<kind>: see
+ * test_wait_labels.c); the push/pop API reports its errors; label sets are
+ * interned and bounded.
  */
 #include <syncprof/pthread.h>
 
@@ -108,7 +110,7 @@ Test(labels, push_and_pop_report_errors)
     for (int i = 0; i < SP_LABELS_MAX_DEPTH; i++)
         cr_expect_eq(syncprof_labels_pop(), 0);
     cr_expect_eq(syncprof_labels_pop(), EINVAL);
-    cr_expect_null(sp_labels_for_sample(NULL), "no labels left");
+    cr_expect_null(sp_labels_for_sample(NULL, NULL), "no labels left");
 }
 
 Test(labels, set_is_the_innermost_value_per_key_sorted)
@@ -117,7 +119,7 @@ Test(labels, set_is_the_innermost_value_per_key_sorted)
     cr_assert_eq(syncprof_labels_push("a", "2"), 0);
     cr_assert_eq(syncprof_labels_push("b", "3"), 0);
     cr_assert_eq(syncprof_labels_push("empty", ""), 0);
-    const struct sp_label_set *s = sp_labels_for_sample(NULL);
+    const struct sp_label_set *s = sp_labels_for_sample(NULL, NULL);
     cr_assert_not_null(s);
     cr_assert_eq(s->n, 3);
     cr_expect_str_eq(s->labels[0].key, "a");
@@ -147,7 +149,7 @@ Test(labels, long_strings_are_cut_at_a_character_boundary)
     for (int i = 0; i < 40; i++)
         strcat(value, "\xc3\xa9"); /* é: two bytes each, 80 bytes */
     cr_assert_eq(syncprof_labels_push(key, value), 0);
-    const struct sp_label_set *s = sp_labels_for_sample(NULL);
+    const struct sp_label_set *s = sp_labels_for_sample(NULL, NULL);
     cr_assert_not_null(s);
     cr_expect_eq(strlen(s->labels[0].key), SP_LABEL_MAX - 1);
     cr_expect_eq(strlen(s->labels[0].value), SP_LABEL_MAX - 2, "63 bytes would split an é");
@@ -259,7 +261,7 @@ Test(labels, block_samples_carry_the_waiters_labels, .init = setup, .fini = tear
     read_raw("mutex", "", &m);
     read_raw("block", "", &b);
     cr_expect_eq(rp_sum(&m, "contend_on", "user:[holder]", NULL, NULL), 1);
-    cr_expect_eq(rp_sum(&b, "lock_once", "role:[waiter]", NULL, NULL), 1);
+    cr_expect_eq(rp_sum(&b, "lock_once", "role:[waiter] wait:[mutex]", NULL, NULL), 1);
     cr_expect_eq(rp_sum(&b, "lock_once", NULL, NULL, NULL), 1, "one waiter sample only");
     rp_free(&m);
     rp_free(&b);
@@ -281,8 +283,8 @@ Test(labels, named_locks_carry_a_lock_label_unnamed_none, .init = setup, .fini =
     cr_expect_eq(rp_sum(&m, "contend_on", "lock:[db]", NULL, NULL), 1, "named, no user");
     cr_expect_eq(rp_sum(&m, "contend_on", "", NULL, NULL), 1, "unnamed: no label at all");
     cr_expect_eq(rp_sum(&m, "serve_user", "lock:[db] user:[alice]", NULL, NULL), 1);
-    cr_expect_eq(rp_sum(&b, "lock_once", "lock:[db]", NULL, NULL), 1);
-    cr_expect_eq(rp_sum(&b, "lock_once", "", NULL, NULL), 1);
+    cr_expect_eq(rp_sum(&b, "lock_once", "lock:[db] wait:[mutex]", NULL, NULL), 1);
+    cr_expect_eq(rp_sum(&b, "lock_once", "wait:[mutex]", NULL, NULL), 1);
     cr_expect_eq(m.n, 3);
 
     struct rp_profile focus;

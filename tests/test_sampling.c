@@ -46,14 +46,14 @@ Test(sampling, block_scaling_unbiases_short_events)
 static __attribute__((noinline)) void short_events(int n)
 {
     for (int i = 0; i < n; i++)
-        sp_block_event(NULL, BIAS_RATE / 10, (void *)syncprof_mutex_lock,
+        sp_block_event(NULL, "mutex", BIAS_RATE / 10, (void *)syncprof_mutex_lock,
                        (uintptr_t)__builtin_return_address(0));
 }
 
 static __attribute__((noinline)) void long_events(int n)
 {
     for (int i = 0; i < n; i++)
-        sp_block_event(NULL, BIAS_RATE, (void *)syncprof_mutex_lock,
+        sp_block_event(NULL, "mutex", BIAS_RATE, (void *)syncprof_mutex_lock,
                        (uintptr_t)__builtin_return_address(0));
 }
 

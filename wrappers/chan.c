@@ -1262,7 +1262,8 @@ static void observe_end(struct observation *ob, const struct observed *o)
     int64_t end = sp_now_ns();
     if (ob->registered)
         sp_wait_end(&ob->w);
-    sp_block_event(o->object, end - ob->start, o->leaf, o->caller);
+    sp_block_event(o->object, sp_wait_label(o->reason, false), end - ob->start, o->leaf,
+                   o->caller);
 }
 
 static bool sel_done(const void *s)

@@ -227,3 +227,28 @@ int sp_mkdir_p(const char *path, mode_t mode)
     }
     return mkdir_one(p, mode);
 }
+
+bool sp_frame_is_lock_plumbing(const char *name)
+{
+    static const char *const prefixes[] = {
+        "__gthread_", "__gthrw_", "std::mutex::", "std::timed_mutex::",
+        "std::recursive_mutex::", "std::recursive_timed_mutex::", "std::shared_mutex::",
+        "std::shared_timed_mutex::", "std::__shared_mutex_pthread::", "std::unique_lock<",
+        "std::lock_guard<", "std::scoped_lock<", "std::shared_lock<", "std::condition_variable::",
+        "std::_V2::condition_variable_any::", "std::condition_variable_any::", "std::__condvar::",
+        "std::__mutex_base::", "std::__recursive_mutex_base::", "__glibcxx_rwlock_",
+        "std::__glibcxx_rwlock_", "std::__invoke", "std::thread::_Invoker<",
+        "std::thread::_State_impl<",
+    };
+    /* A demangled template function starts with its return type
+     * ("std::cv_status std::condition_variable::wait_until<...>(...)"):
+     * the name may also begin after a space, before the first '('. */
+    const char *args = name ? strchr(name, '(') : NULL;
+    for (size_t i = 0; name && i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        for (const char *p = strstr(name, prefixes[i]); p && (!args || p < args);
+             p = strstr(p + 1, prefixes[i]))
+            if (p == name || p[-1] == ' ')
+                return true;
+    }
+    return false;
+}

@@ -81,4 +81,14 @@ const char *sp_signal_name(int sig, char *buf, size_t len);
  */
 int sp_mkdir_p(const char *path, mode_t mode);
 
+/*
+ * True for a (demangled) frame of the C and C++ runtime's lock plumbing:
+ * __gthread_*, std::mutex, std::timed_mutex, std::shared_mutex,
+ * std::unique_lock, std::lock_guard, std::scoped_lock,
+ * std::condition_variable..., and std::thread's start-up (std::__invoke,
+ * _Invoker, _State_impl). Summaries skip them after the leaf, so the first
+ * caller shown is the program's own code.
+ */
+bool sp_frame_is_lock_plumbing(const char *name);
+
 #endif /* SP_CLI_TABLE_H */

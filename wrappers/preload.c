@@ -78,11 +78,13 @@
 #include "config.h"
 #include "export.h"
 #include "format_common.h"
+#include "labels.h"
 #include "profile_table.h"
 #include "real.h"
 #include "sampling.h"
 #include "symbolize.h"
 #include "thread_registry.h"
+#include "wait_table.h"
 
 /* ---- The real functions and their bootstrap ------------------------------ */
 
@@ -309,6 +311,10 @@ static char *frame_name(const char *name)
 }
 
 /* The names of one record's frames, innermost inlined function first. */
+/* Leaf first: the wrapped call, then the program's frames. The runtime's
+ * lock plumbing between them (std::mutex::lock, __gthread_mutex_lock...)
+ * is skipped, and a name that repeats the one before it (an inlined frame
+ * and its caller named alike) is shown once. */
 static int record_names(struct sp_symbolizer *s, const struct sp_record *r, char **names, int max)
 {
     int n = 0;
@@ -317,6 +323,10 @@ static int record_names(struct sp_symbolizer *s, const struct sp_record *r, char
         sp_symbolize(s, r->pcs[i], &sym);
         for (int j = 0; j < sym.nframes && n < max; j++) {
             char *name = frame_name(sym.frames[j].function);
+            if (name && n > 0 && (sp_frame_is_lock_plumbing(name) || strcmp(name, names[n - 1]) == 0)) {
+                free(name);
+                continue;
+            }
             if (name)
                 names[n++] = name;
         }
@@ -324,29 +334,32 @@ static int record_names(struct sp_symbolizer *s, const struct sp_record *r, char
     return n;
 }
 
-/* "syncprof: mutex profile ...", the table, the file, with frames named by
- * s (one symbolizer for every profile: opening one reads every mapped ELF
- * file, the main cost of the summary). Returns malloc'd text. */
-static char *summarize(enum sp_profile_kind kind, const char *path, struct sp_symbolizer *s)
+/* The value of the sample's "wait" label, or NULL. */
+static const char *wait_of(const struct sp_record *r)
 {
-    struct sp_record *recs;
-    size_t n;
-    if (sp_profile_snapshot(kind, &recs, &n) != 0)
-        return NULL;
+    for (int i = 0; r->labels && i < r->labels->n; i++)
+        if (strcmp(r->labels->labels[i].key, "wait") == 0)
+            return r->labels->labels[i].value;
+    return NULL;
+}
+
+/* The heaviest stacks of recs[0..n) as a table (malloc'd, NULL if none),
+ * with frames named by s; *total and *events are the sums over all n. */
+static char *heaviest(struct sp_record *recs, size_t n, enum sp_profile_kind kind,
+                      struct sp_symbolizer *s, int64_t *total, int64_t *events)
+{
     struct sp_profile_view v = { .kind = kind, .recs = recs, .n = n };
     const struct sp_record **order = NULL;
-    char *text = NULL, *table = NULL;
     size_t top = n < SUMMARY_TOP ? n : SUMMARY_TOP;
     struct sp_stack_row rows[SUMMARY_TOP];
     char *names[SUMMARY_TOP][SUMMARY_DEPTH];
-    int64_t total = 0, events = 0;
-
+    *total = *events = 0;
     for (size_t i = 0; i < n; i++) {
-        total += recs[i].delay_ns;
-        events += sp_count_round(recs[i].count);
+        *total += recs[i].delay_ns;
+        *events += sp_count_round(recs[i].count);
     }
-    if ((n > 0 && !s) || sp_records_sorted(&v, &order) != 0)
-        goto out;
+    if (n == 0 || !s || sp_records_sorted(&v, &order) != 0)
+        return NULL;
     for (size_t i = 0; i < top; i++) {
         int k = record_names(s, order[i], names[i], SUMMARY_DEPTH);
         rows[i] = (struct sp_stack_row){ order[i]->delay_ns, sp_count_round(order[i]->count), k,
@@ -354,8 +367,74 @@ static char *summarize(enum sp_profile_kind kind, const char *path, struct sp_sy
     }
     struct sp_table_opts o = { .top = SUMMARY_TOP, .depth = SUMMARY_DEPTH, .oneline = true,
                                .weight_is_ns = true, .weight_title = "delay" };
-    table = sp_table_format(rows, top, total, &o);
-    char d[32], setting[64];
+    char *table = sp_table_format(rows, top, *total, &o);
+    for (size_t i = 0; i < top; i++)
+        for (int j = 0; j < rows[i].nframes; j++)
+            free(names[i][j]);
+    free(order);
+    return table;
+}
+
+/*
+ * The block profile's records split in place: lock waits (mutex, rwlock:
+ * contention) first, then event waits (condition, semaphore, join,
+ * barrier, channel), which are often threads with nothing to do and must
+ * not hide the contended lock. Returns the number of lock waits.
+ */
+static size_t split_lock_waits(struct sp_record *recs, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (sp_wait_label_is_lock(wait_of(&recs[i]))) {
+            struct sp_record t = recs[k];
+            recs[k++] = recs[i];
+            recs[i] = t;
+        }
+    }
+    return k;
+}
+
+/* One titled part of the summary: "syncprof:   lock waits: ...", table. */
+static char *part(const char *title, struct sp_record *recs, size_t n, enum sp_profile_kind kind,
+                  struct sp_symbolizer *s)
+{
+    int64_t total, events;
+    char *table = heaviest(recs, n, kind, s, &total, &events), *text = NULL, d[32];
+    if (asprintf(&text, "syncprof:   %s: %s in %" PRId64 " events, %zu stacks%s\n%s", title,
+                 sp_format_duration(total, d, sizeof d), events, n,
+                 n > SUMMARY_TOP ? ", the heaviest:" : "", table ? table : "") < 0)
+        text = NULL;
+    free(table);
+    return text;
+}
+
+/* "syncprof: mutex profile ...", the table (for the block profile, lock
+ * waits and event waits apart), the file, with frames named by s (one
+ * symbolizer for every profile: opening one reads every mapped ELF file,
+ * the main cost of the summary). Returns malloc'd text. */
+static char *summarize(enum sp_profile_kind kind, const char *path, struct sp_symbolizer *s)
+{
+    struct sp_record *recs;
+    size_t n;
+    if (sp_profile_snapshot(kind, &recs, &n) != 0)
+        return NULL;
+    int64_t total, events;
+    char *text = NULL, *body = NULL, *locks = NULL, *others = NULL, d[32], setting[64];
+    if (kind == SP_PROFILE_BLOCK && n > 0) {
+        size_t k = split_lock_waits(recs, n);
+        locks = part("lock waits (mutex, rwlock)", recs, k, kind, s);
+        others = part("event waits (condition, semaphore, join, barrier, channel)", recs + k,
+                      n - k, kind, s);
+        heaviest(recs, 0, kind, s, &total, &events);
+        for (size_t i = 0; i < n; i++) {
+            total += recs[i].delay_ns;
+            events += sp_count_round(recs[i].count);
+        }
+        if (asprintf(&body, "%s%s", locks ? locks : "", others ? others : "") < 0)
+            body = NULL;
+    } else {
+        body = heaviest(recs, n, kind, s, &total, &events);
+    }
     if (kind == SP_PROFILE_MUTEX)
         snprintf(setting, sizeof setting, "mutex fraction %d", sp_mutex_fraction());
     else
@@ -364,14 +443,12 @@ static char *summarize(enum sp_profile_kind kind, const char *path, struct sp_sy
                  "syncprof: %s profile (%s): %s of delay in %" PRId64 " events, %zu stacks%s\n%s"
                  "syncprof: wrote %s\n",
                  sp_profile_name(kind), setting, sp_format_duration(total, d, sizeof d), events, n,
-                 n > top ? ", the heaviest:" : "", n > 0 && table ? table : "", path) < 0)
+                 kind == SP_PROFILE_MUTEX && n > SUMMARY_TOP ? ", the heaviest:" : "",
+                 body ? body : "", path) < 0)
         text = NULL;
-    for (size_t i = 0; i < top; i++)
-        for (int j = 0; j < rows[i].nframes; j++)
-            free(names[i][j]);
-out:
-    free(table);
-    free(order);
+    free(body);
+    free(locks);
+    free(others);
     free(recs);
     return text;
 }

@@ -77,7 +77,8 @@ static void observe_end(struct observed *o, bool counts, void *leaf, uintptr_t c
     int64_t end = sp_now_ns();
     sp_wait_end(&o->w);
     if (counts)
-        sp_block_event(o->w.object, end - o->w.start_ns, leaf, caller);
+        sp_block_event(o->w.object, sp_wait_label(o->w.reason, o->w.timed), end - o->w.start_ns,
+                       leaf, caller);
     pthread_setcancelstate(o->cancel_state, NULL);
 }
 
@@ -450,7 +451,8 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
         sp_track_acquired(m, SP_WAIT_MUTEX, false); /* re-acquired by the real wait */
     observe_released(m, released, leaf, caller);
     if (r == 0 || r == ETIMEDOUT)
-        sp_block_event(c, end - start, leaf, caller);
+        sp_block_event(c, sp_wait_label(SP_WAIT_COND, how != NO_DEADLINE), end - start, leaf,
+                       caller);
     pthread_setcancelstate(o.cancel_state, NULL);
     return r;
 }
