@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -677,6 +678,7 @@ struct consumer {
     int got[2];              /* per producer: how many this consumer received */
     struct consumer *second; /* started after the first tenth */
     pthread_t second_thread;
+    atomic_int received;     /* values received so far, read by the first consumer */
 };
 
 /* Receives until every value is taken; each producer's values must come
@@ -687,9 +689,16 @@ static void *consume_then_share(void *arg)
     int64_t v;
     bool ok;
     for (int n = 0; atomic_fetch_sub(k->left, 1) > 0; n++) {
-        if (k->second && n == 1000)
+        if (k->second && n == 1000) {
             k->second_thread = spawn(consume_then_share, k->second);
+            /* Lets the second receive before this one goes on: on a busy
+             * machine this one could otherwise drain the channel before
+             * the second is ever scheduled. */
+            while (atomic_load(&k->second->received) == 0)
+                sched_yield();
+        }
         cr_assert_eq(syncprof_chan_recv(k->c, &v, &ok), 0);
+        atomic_fetch_add(&k->received, 1);
         cr_assert(ok);
         int id = (int)(v >> 32), seq = (int)(v & 0xffffffff);
         cr_assert(id == 0 || id == 1);
