@@ -832,7 +832,7 @@ static void settle(syncprof_chan *c)
  * line there and back, in one atomic operation on each side, and no
  * waiter's own line is involved: on 2 cores this cut the cost of an
  * unbuffered hand-off by about a third against queueing
- * (docs/performance.md).
+ * (docs/dev/channel-tuning.md).
  *
  * Moves of the state:
  *   FREE -> WAITING: a registrant, by CAS (the value with it). It then

@@ -3,7 +3,7 @@
  * alternating (A B, B A, A B, ...), for tests/bench/ab_chan.sh.
  *
  * Runs apart in time land in different spells of a shared machine (its
- * cross-core latency changes by 30% for minutes: docs/performance.md), so
+ * cross-core latency changes by 30% for minutes: docs/dev/channel-tuning.md), so
  * two builds timed in separate processes can differ by more than any
  * change between them. Here each round of A has a round of B beside it.
  * ab_chan.sh compiles the two files with their public functions renamed
