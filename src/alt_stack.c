@@ -34,6 +34,9 @@ static sp_spinlock setup = SP_SPINLOCK_INIT;
 
 /* The low end of this thread's stack; 0 not asked yet, 1 unknown. */
 static SP_TLS uintptr_t own_stack_low;
+/* Nonzero while this thread runs on a borrowed stack: a nested run stays
+ * on it (a whole stack is plenty; the thread's bounds do not apply). */
+static SP_TLS int on_borrowed;
 
 #if defined(__x86_64__)
 #define SP_CAN_SWITCH 1
@@ -131,7 +134,9 @@ static bool run_borrowed(void (*fn)(void *), void *arg)
     if (i < 0)
         return false;
     char *top = p + (size_t)(i + 1) * (SP_ALT_GUARD + SP_ALT_STACK_SIZE);
+    on_borrowed++;
     sp__call_on_stack(fn, arg, top);
+    on_borrowed--;
     __atomic_store_n(&busy[i], 0, __ATOMIC_RELEASE);
     return true;
 #else
@@ -160,6 +165,10 @@ static uintptr_t stack_low(void)
 
 bool sp_alt_stack_run(void (*fn)(void *), void *arg)
 {
+    if (on_borrowed) {
+        fn(arg);
+        return true;
+    }
     uintptr_t here = (uintptr_t)__builtin_frame_address(0), low = stack_low();
     if (!SP_CAN_SWITCH || (low > 1 && here > low && here - low >= SP_ALT_STACK_NEED)) {
         fn(arg);

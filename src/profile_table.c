@@ -210,6 +210,15 @@ static struct sp_bucket *create_locked(struct sp_table *t, uint64_t h, const uin
     return b;
 }
 
+static void add_lost(struct sp_table *t, double count, int64_t delay_ns);
+
+void sp_profile_add_lost(enum sp_profile_kind kind, double count, int64_t delay_ns)
+{
+    if (__builtin_expect(__atomic_load_n(&inherited, __ATOMIC_RELAXED), 0))
+        forget_inherited();
+    add_lost(&tables[kind], count, delay_ns);
+}
+
 static void add_lost(struct sp_table *t, double count, int64_t delay_ns)
 {
     sp_spin_lock(&t->lost_lock);

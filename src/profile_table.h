@@ -69,6 +69,10 @@ struct sp_record {
 void sp_profile_add(enum sp_profile_kind kind, const uintptr_t *pcs, int n,
                     const struct sp_label_set *labels, double count, int64_t delay_ns);
 
+/* Adds count and delay to the lost-samples stack: a kept sample that could
+ * not be recorded with its own stack. */
+void sp_profile_add_lost(enum sp_profile_kind kind, double count, int64_t delay_ns);
+
 /*
  * A copy of the kind's buckets (the lost-samples bucket last, when it is not
  * empty) in a malloc'd array the caller frees. Returns 0, or ENOMEM with

@@ -23,6 +23,7 @@
 
 #include <syncprof/syncprof.h>
 
+#include "alt_stack.h"
 #include "clock.h"
 #include "export.h"
 #include "labels.h"
@@ -116,6 +117,43 @@ void sp_block_scale(int64_t d, int64_t rate, double *count, int64_t *delay)
     }
 }
 
+/* ---- Recording one kept event ------------------------------------------ */
+
+struct record_job {
+    enum sp_profile_kind kind;
+    const void *object;
+    const char *wait; /* the "wait" label, NULL for none */
+    void *leaf;
+    uintptr_t caller;
+    double count;
+    int64_t delay;
+};
+
+static void record_here(void *arg)
+{
+    struct record_job *j = arg;
+    uintptr_t pcs[SP_MAX_FRAMES];
+    int n = sp_stack_capture(pcs, j->leaf, j->caller);
+    sp_profile_add(j->kind, pcs, n, sp_labels_for_sample(j->object, j->wait), j->count, j->delay);
+}
+
+/*
+ * The one place a kept event is recorded: the caller's stack, the labels,
+ * the profile table. Inside the profiler (cancellation disabled, wrapped
+ * calls unobserved), and on a borrowed stack when the thread's own is small
+ * (alt_stack.h): with the unwinder, the labels and the first calls through
+ * the dynamic linker's lazy binding, recording needs more stack than a
+ * minimum-size thread has. A sample that finds no stack to run on is
+ * counted as lost.
+ */
+static void record(const struct record_job *job)
+{
+    sp_enter_profiler();
+    if (!sp_alt_stack_run(record_here, (void *)job))
+        sp_profile_add_lost(job->kind, job->count, job->delay);
+    sp_leave_profiler();
+}
+
 void sp_block_event(const void *object, const char *wait, int64_t d, void *leaf,
                     uintptr_t caller)
 {
@@ -126,15 +164,9 @@ void sp_block_event(const void *object, const char *wait, int64_t d, void *leaf,
         d = 1; /* as Go: every kept event has a positive length */
     if (!sp_block_sampled(d, rate, rate > 1 ? sp_rand64() : 0))
         return;
-    double count;
-    int64_t delay;
-    sp_block_scale(d, rate, &count, &delay);
-
-    uintptr_t pcs[SP_MAX_FRAMES];
-    sp_enter_profiler();
-    int n = sp_stack_capture(pcs, leaf, caller);
-    sp_profile_add(SP_PROFILE_BLOCK, pcs, n, sp_labels_for_sample(object, wait), count, delay);
-    sp_leave_profiler();
+    struct record_job job = { SP_PROFILE_BLOCK, object, wait, leaf, caller, 0, 0 };
+    sp_block_scale(d, rate, &job.count, &job.delay);
+    record(&job);
 }
 
 /* ---- The mutex profile ----------------------------------------------- */
@@ -152,12 +184,9 @@ void sp_mutex_event(const void *object, int64_t d, void *leaf, uintptr_t caller)
     if (fraction > 1 && sp_rand64() % (uint64_t)fraction != 0)
         return;
 
-    uintptr_t pcs[SP_MAX_FRAMES];
-    sp_enter_profiler();
-    int n = sp_stack_capture(pcs, leaf, caller);
-    sp_profile_add(SP_PROFILE_MUTEX, pcs, n, sp_labels_for_sample(object, NULL), (double)fraction,
-                   (int64_t)fraction * d);
-    sp_leave_profiler();
+    struct record_job job = { SP_PROFILE_MUTEX, object, NULL, leaf, caller, (double)fraction,
+                              (int64_t)fraction * d };
+    record(&job);
 }
 
 /* ---- Re-entrancy guard ------------------------------------------------ */

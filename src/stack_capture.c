@@ -75,7 +75,7 @@ __attribute__((constructor)) static void unwinder_setup_at_load(void)
 
 /* Frames the library itself may add below the wrapper's caller (the
  * borrowed-stack switch among them). */
-#define SP_INTERNAL_FRAMES 16
+#define SP_INTERNAL_FRAMES 24
 
 struct raw_trace {
     void *pcs[SP_MAX_FRAMES + SP_INTERNAL_FRAMES];

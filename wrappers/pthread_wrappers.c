@@ -185,10 +185,12 @@ static int mutex_lock_slow(pthread_mutex_t *m, enum deadline how, clockid_t cloc
         return mutex_lock_real(m, how, clock, abstime);
     struct observed o;
     int r;
+    /* Marked before registering: once the registration is visible, an
+     * unlock is sure to take the path that charges it. */
+    mark_waiting(m);
     observe_begin(&o, m, SP_WAIT_MUTEX);
     if (how != NO_DEADLINE)
         sp_wait_set_deadline(&o.w);
-    mark_waiting(m);
     SP_CANCELLABLE(&o, &o.w, observe_cancelled, r = mutex_lock_real(m, how, clock, abstime));
     observe_end(&o, r == 0 || r == EOWNERDEAD || r == ETIMEDOUT, leaf, caller);
     return r;

@@ -31,6 +31,7 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 1' TERM INT HUP
 mkfifo "$tmp/never" || exit 1
 
 # Without a new process: the loop below must keep to 100 ms on a busy machine.
@@ -48,18 +49,23 @@ alive() {
     [ -n "$stat" ] && [ "${stat%% *}" != Z ]
 }
 
+# A shell without job control starts background commands with SIGQUIT and
+# SIGINT ignored; the server gets them as any server would: default.
+# Only with &: it replaces the (background) subshell.
+run_server() { exec env --default-signal=QUIT,INT "$@"; }
+
 case $mode in
 preload)
-    SYNCPROF_DUMP=$tmp/dumps.txt "$syncprof" run --quiet --dump-signal QUIT --out "$tmp" \
+    SYNCPROF_DUMP=$tmp/dumps.txt run_server "$syncprof" run --quiet --dump-signal QUIT --out "$tmp" \
         -- "$server" "$tmp/port" >"$tmp/server.out" 2>"$tmp/server.err" &
     bg=$! ;;
 header)
     SYNCPROF_DUMP=$tmp/dumps.txt SYNCPROF_DUMP_SIGNAL=QUIT SYNCPROF_OUT=$tmp \
     SYNCPROF_MUTEX_FRACTION=5 SYNCPROF_BLOCK_RATE=10000 \
-        "$server" "$tmp/port" >"$tmp/server.out" 2>"$tmp/server.err" &
+        run_server "$server" "$tmp/port" >"$tmp/server.out" 2>"$tmp/server.err" &
     bg=$! ;;
 plain)
-    "$server" "$tmp/port" >"$tmp/server.out" 2>"$tmp/server.err" &
+    run_server "$server" "$tmp/port" >"$tmp/server.out" 2>"$tmp/server.err" &
     bg=$! ;;
 *)
     echo "dump_under_load.sh: unknown mode $mode" >&2; exit 2 ;;

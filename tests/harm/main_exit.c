@@ -8,6 +8,11 @@
  * last thread ends, the process must exit with status 0 (an atexit handler
  * prints "atexit ran"). The program cannot see its own exit:
  * exits_in_time.sh runs it, with a time limit, and checks all of that.
+ *
+ * HARM_EXPECT_THREADS="name1 name2" (set by the entries that turn on the
+ * library's service threads): before pthread_exit, main checks (for up to
+ * 2 s) that threads of those names exist, so the entry cannot pass just
+ * because the services never started.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -81,6 +86,53 @@ static void at_exit(void)
     say("atexit ran (%ld increments)\n", counter);
 }
 
+/* Is there a thread of this process named name? */
+static int thread_named(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return 0;
+    int found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[64] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, comm, sizeof comm - 1);
+        close(fd);
+        if (n > 0) {
+            comm[n] = '\0';
+            comm[strcspn(comm, "\n")] = '\0';
+            found = strcmp(comm, name) == 0;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+static void expect_threads(void)
+{
+    const char *list = getenv("HARM_EXPECT_THREADS");
+    if (!list || !*list)
+        return;
+    char copy[256];
+    snprintf(copy, sizeof copy, "%s", list);
+    char *save = NULL;
+    for (char *name = strtok_r(copy, " ,", &save); name; name = strtok_r(NULL, " ,", &save)) {
+        int64_t end = harm_now_ns(CLOCK_MONOTONIC) + 2 * (int64_t)1000000000;
+        while (!thread_named(name)) {
+            if (harm_now_ns(CLOCK_MONOTONIC) > end)
+                die("no thread named \"%s\" (HARM_EXPECT_THREADS)", name);
+            harm_sleep_us(10000);
+        }
+        say("thread \"%s\" present\n", name);
+    }
+}
+
 int main(void)
 {
     harm_init("harm_main_exit");
@@ -97,6 +149,7 @@ int main(void)
     }
     /* Worker 2 is detached; 0 is joined by 1; 1 is never joined. */
     pthread_detach(workers[2]);
+    expect_threads();
     say("main: pthread_exit\n");
     pthread_exit(NULL);
 }

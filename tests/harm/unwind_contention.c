@@ -2,7 +2,7 @@
  * unwind_contention.c - the locks of the stack unwinder and of the dynamic
  * loader are held, contended, while samples and dumps are taken.
  *
- * For a few seconds (5; 2 with HARM_LOOPS below 1000):
+ * For a few seconds (4; 2 with HARM_LOOPS below 1000):
  *   - 16 threads make many short contended waits on 4 mutexes and a
  *     condition variable: at fraction 1 / rate 1 every one of them takes
  *     a stack (libunwind, dl_iterate_phdr);
@@ -158,7 +158,7 @@ int main(void)
 {
     harm_init("harm_unwind_contention");
     harm_on_hang = on_hang;
-    int64_t run_ns = (harm_loops(1000) >= 1000 ? 5 : 2) * (int64_t)1000000000;
+    int64_t run_ns = (harm_loops(1000) >= 1000 ? 4 : 2) * (int64_t)1000000000;
     harm_step("starting the threads", 30);
     pthread_t w[WORKERS], ct, lt;
     int r;
