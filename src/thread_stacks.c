@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libunwind.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -42,6 +41,7 @@
 
 #include "alt_stack.h"
 #include "clock.h"
+#include "futex.h"
 #include "sampling.h"
 #include "stack_capture.h"
 #include "thread_registry.h"
@@ -75,10 +75,6 @@ static int capture_lock;         /* 0 free, 1 held, 2 held with waiters */
 
 /* ---- A raw futex lock (Drepper's "mutex3") ----------------------------------- */
 
-static long futex(int *addr, int op, int val, const struct timespec *timeout)
-{
-    return syscall(SYS_futex, addr, op, val, timeout, NULL, 0);
-}
 
 static void capture_lock_take(void)
 {
@@ -88,7 +84,7 @@ static void capture_lock_take(void)
     if (c != 2)
         c = __atomic_exchange_n(&capture_lock, 2, __ATOMIC_ACQUIRE);
     while (c != 0) {
-        futex(&capture_lock, FUTEX_WAIT_PRIVATE, 2, NULL);
+        sp_futex_wait(&capture_lock, 2, NULL);
         c = __atomic_exchange_n(&capture_lock, 2, __ATOMIC_ACQUIRE);
     }
 }
@@ -96,7 +92,7 @@ static void capture_lock_take(void)
 static void capture_lock_give(void)
 {
     if (__atomic_exchange_n(&capture_lock, 0, __ATOMIC_RELEASE) == 2)
-        futex(&capture_lock, FUTEX_WAKE_PRIVATE, 1, NULL);
+        sp_futex_wake(&capture_lock, 1);
 }
 
 /* ---- The handler ---------------------------------------------------------------- */
@@ -154,7 +150,7 @@ static void on_stack_signal(int sig, siginfo_t *si, void *uc)
             if (__atomic_compare_exchange_n(&s->state, &busy, SLOT_DONE, false, __ATOMIC_RELEASE,
                                             __ATOMIC_RELAXED)) {
                 __atomic_fetch_add(&answered, 1, __ATOMIC_RELEASE);
-                futex(&answered, FUTEX_WAKE_PRIVATE, 1, NULL);
+                sp_futex_wake(&answered, 1);
             } else {
                 __atomic_store_n(&s->state, SLOT_IDLE, __ATOMIC_RELEASE); /* abandoned */
             }
@@ -303,7 +299,7 @@ static void wait_answers(const struct sp_thread_stack *v, struct slot *const *sl
         }
         int64_t nap = left < SP_DEAF_CHECK_NS ? left : SP_DEAF_CHECK_NS;
         struct timespec ts = { nap / 1000000000, nap % 1000000000 };
-        futex(&answered, FUTEX_WAIT_PRIVATE, got, &ts);
+        sp_futex_wait(&answered, (uint32_t)got, &ts);
     }
 }
 

@@ -11,7 +11,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <linux/futex.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,6 +26,7 @@
 #include "clock.h"
 #include "config.h"
 #include "export.h"
+#include "futex.h"
 #include "lock_track.h"
 #include "sampling.h"
 #include "spinlock.h"
@@ -325,7 +325,7 @@ static void sleep_ticking(int64_t ns)
          left = until - sp_now_ns()) {
         int64_t nap = left < tick ? left : tick;
         struct timespec ts = { nap / 1000000000, nap % 1000000000 };
-        syscall(SYS_futex, &stop_word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+        sp_futex_wait(&stop_word, 0, &ts);
         sp_service_thread_tick();
     }
 }
@@ -375,7 +375,7 @@ SP_PUBLIC int syncprof_watchdog_stop(void)
     if (!was)
         return 0;
     __atomic_store_n(&stop_word, 1, __ATOMIC_RELEASE);
-    syscall(SYS_futex, &stop_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    sp_futex_wake(&stop_word, 1);
     sp_enter_profiler(); /* under the interposer, join comes back to the wrappers */
     pthread_join(t, NULL);
     sp_leave_profiler();

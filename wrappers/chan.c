@@ -78,7 +78,6 @@
  * Errno is preserved by every function here.
  */
 #include <errno.h>
-#include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -95,6 +94,7 @@
 #include "clock.h"
 #include "config.h"
 #include "export.h"
+#include "futex.h"
 #include "sampling.h"
 #include "spinlock.h"
 #include "wait_table.h"
@@ -294,15 +294,14 @@ struct wakeups {
 static void futex_wake_one(uint32_t *addr)
 {
     woke_partner = true;
-    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    sp_futex_wake(addr, 1);
 }
 
 /* Sleeps while *addr == val, until the absolute CLOCK_MONOTONIC deadline
  * (NULL: none). false when the deadline passed. */
 static bool futex_wait_until(uint32_t *addr, uint32_t val, const struct timespec *deadline)
 {
-    long r = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, deadline,
-                     NULL, FUTEX_BITSET_MATCH_ANY);
+    long r = sp_futex_wait_until(addr, val, deadline);
     return !(r == -1 && errno == ETIMEDOUT);
 }
 
