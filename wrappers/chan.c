@@ -320,11 +320,6 @@ static void wake_now(struct wakeups *wk)
     wk->n = 0;
 }
 
-static bool valid_deadline(const struct timespec *t)
-{
-    return t->tv_nsec >= 0 && t->tv_nsec < 1000000000;
-}
-
 static bool deadline_passed(const struct timespec *t)
 {
     return t && sp_now_ns() >= (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
@@ -1640,7 +1635,7 @@ static int select_run(syncprof_select_case *cases, size_t n, const struct timesp
 SP_PUBLIC int syncprof_select(syncprof_select_case *cases, size_t n,
                               const struct timespec *deadline, bool nonblock)
 {
-    if (check_cases(cases, n) != 0 || (deadline && !valid_deadline(deadline)))
+    if (check_cases(cases, n) != 0 || (deadline && !sp_timespec_valid(deadline)))
         return -EINVAL;
     const void *object = cases;
     for (size_t i = 0; i < n; i++) {
@@ -1792,7 +1787,7 @@ SP_PUBLIC int syncprof_chan_trysend(syncprof_chan *c, const void *elem)
 SP_PUBLIC int syncprof_chan_timedsend(syncprof_chan *c, const void *elem,
                                       const struct timespec *deadline)
 {
-    if (BAD_SEND(c, elem) || !deadline || !valid_deadline(deadline))
+    if (BAD_SEND(c, elem) || !deadline || !sp_timespec_valid(deadline))
         return EINVAL;
     if (c->cap) {
         int r = send_fast(c, elem, true);
@@ -1828,7 +1823,7 @@ SP_PUBLIC int syncprof_chan_tryrecv(syncprof_chan *c, void *out, bool *ok)
 SP_PUBLIC int syncprof_chan_timedrecv(syncprof_chan *c, void *out, bool *ok,
                                       const struct timespec *deadline)
 {
-    if (!c || !deadline || !valid_deadline(deadline))
+    if (!c || !deadline || !sp_timespec_valid(deadline))
         return EINVAL;
     if (c->cap && recv_fast(c, out, ok, true) == 0)
         return 0;

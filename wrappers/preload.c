@@ -75,6 +75,7 @@
 #include <unistd.h>
 
 #include "cli_table.h"
+#include "clock.h"
 #include "config.h"
 #include "export.h"
 #include "format_common.h"
@@ -135,7 +136,7 @@ static int poll_until(int (*try)(void *), void *object, clockid_t clock, const s
         int r = try(object);
         if (r != EBUSY)
             return r;
-        if (!t || t->tv_nsec < 0 || t->tv_nsec >= 1000000000)
+        if (!sp_timespec_valid(t))
             return EINVAL;
         if (passed(clock, t))
             return ETIMEDOUT;

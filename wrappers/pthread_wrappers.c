@@ -127,11 +127,6 @@ static void observe_released(const void *object, int64_t charged, void *leaf, ui
         sp_mutex_event(object, charged, leaf, caller);
 }
 
-static bool valid_abstime(const struct timespec *t)
-{
-    return t && t->tv_nsec >= 0 && t->tv_nsec < 1000000000;
-}
-
 static bool futex_clock(clockid_t c)
 {
     return c == CLOCK_REALTIME || c == CLOCK_MONOTONIC;
@@ -317,7 +312,7 @@ static int rwlock_acquire(pthread_rwlock_t *rw, bool write, const struct timespe
 {
     if (!rw)
         return EINVAL;
-    if (abstime && !valid_abstime(abstime))
+    if (abstime && !sp_timespec_valid(abstime))
         return EINVAL;
     enum sp_wait_reason why = write ? SP_WAIT_RWLOCK_WRITE : SP_WAIT_RWLOCK_READ;
     int r = write ? REAL(pthread_rwlock_trywrlock)(rw) : REAL(pthread_rwlock_tryrdlock)(rw);
@@ -557,7 +552,7 @@ static int sem_wait_slow(sem_t *s, const struct timespec *abstime, int saved_err
 static int sem_acquire(sem_t *s, bool timed, const struct timespec *abstime, void *leaf,
                        uintptr_t caller)
 {
-    if (!s || (timed && !valid_abstime(abstime))) {
+    if (!s || (timed && !sp_timespec_valid(abstime))) {
         errno = EINVAL; /* glibc checks the deadline before trying */
         return -1;
     }
