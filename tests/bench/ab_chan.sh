@@ -33,10 +33,16 @@ compile() { # prefix source
     # revision may not pass today's warnings)
     cc $flags $ren -Dsyncprof_select=${p}_select -c "$2" -o "$work/$p.o"
 }
-# CMake's flags for the library's observers, chan.c's own option with them.
-make_vars=$build/CMakeFiles/syncprof_observers.dir/flags.make
-[ -f "$make_vars" ] || { echo "ab_chan.sh: no $make_vars" >&2; exit 1; }
-flags=$(sed -n 's/^C_\(DEFINES\|INCLUDES\|FLAGS\) = //p' "$make_vars" | sed 's/-Werror//' | tr '\n' ' ')
+# The build's flags for the library's observers, chan.c's own option with
+# them: AB_CHAN_CFLAGS as ctest gives them (from the target's properties,
+# whatever the generator), else read from a Makefile build's flags.make.
+if [ -n "${AB_CHAN_CFLAGS:-}" ]; then
+    flags=$(echo "$AB_CHAN_CFLAGS" | sed 's/-Werror//')
+else
+    make_vars=$build/CMakeFiles/syncprof_observers.dir/flags.make
+    [ -f "$make_vars" ] || { echo "ab_chan.sh: no $make_vars (set AB_CHAN_CFLAGS)" >&2; exit 1; }
+    flags=$(sed -n 's/^C_\(DEFINES\|INCLUDES\|FLAGS\) = //p' "$make_vars" | sed 's/-Werror//' | tr '\n' ' ')
+fi
 case $(uname -m) in x86_64) flags="$flags -mcx16" ;; esac
 source_of "$1" "$work/a.c"
 source_of "$2" "$work/b.c"
