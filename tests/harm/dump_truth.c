@@ -22,6 +22,7 @@
 #include "harm.h" /* first: it defines _GNU_SOURCE */
 
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
 
 #define DUMPS 200
@@ -32,7 +33,7 @@ static pthread_rwlock_t r1 = PTHREAD_RWLOCK_INITIALIZER, r2 = PTHREAD_RWLOCK_INI
 static sem_t park, ready;
 static pid_t tid_holder, tid_waiter, tid_timedout, tid_reader, tid_wwaiter, tid_writer,
     tid_rwaiter;
-static volatile int stop;
+static atomic_int stop;
 static int epfd;
 
 static void named(const char *name, pid_t *tid)
