@@ -12,7 +12,6 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "sampling.h"
 #include "spinlock.h"
@@ -223,9 +222,4 @@ const char *sp_wait_label(enum sp_wait_reason reason, bool timed)
     if (timed && reason == SP_WAIT_SEMAPHORE)
         return "sem_timed";
     return reason_labels[reason];
-}
-
-bool sp_wait_label_is_lock(const char *label)
-{
-    return label && (strcmp(label, "mutex") == 0 || strncmp(label, "rwlock_", 7) == 0);
 }

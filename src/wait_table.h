@@ -164,9 +164,4 @@ const char *sp_wait_reason_text(enum sp_wait_reason reason);
  * (timed: the wait had a deadline). */
 const char *sp_wait_label(enum sp_wait_reason reason, bool timed);
 
-/* True for the kinds that are contention for a lock (mutex, rwlock), as
- * opposed to waiting for an event (condition, semaphore, join, barrier,
- * channel), which is often a thread with nothing to do. */
-bool sp_wait_label_is_lock(const char *label);
-
 #endif /* SP_WAIT_TABLE_H */

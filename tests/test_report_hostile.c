@@ -334,7 +334,9 @@ Test(report_hostile, amplifying_inline_expansion_is_shared, .timeout = 120)
     if (!SANITIZED)
         cr_expect_lt(r.maxrss_kb, 100 * 1024, "%ld KiB", r.maxrss_kb);
     cr_expect(strstr(r.out, "1 stacks, total 1.00us in 1 events"), "%s", r.out);
-    cr_expect(strstr(r.out, "... (99999992 more)"), "%s", r.out);
+    /* the table shows a run of one repeated frame once (readable stacks);
+     * what matters here is that it got there in bounded time and memory */
+    cr_expect(strstr(r.out, "100.0%           1  f\n") && strlen(r.out) < 4096, "%s", r.out);
     run_free(&r);
 
     /* The same profile as the fuzz corpus keeps it: 214 bytes. */
@@ -373,7 +375,7 @@ Test(report_hostile, amplifying_inline_expansion_is_shared, .timeout = 120)
     if (!SANITIZED)
         cr_expect_lt(r.maxrss_kb, 100 * 1024, "%ld KiB", r.maxrss_kb);
     cr_expect(strstr(r.out, "1 stacks, total 20.00ms in 20000 events"), "%s", r.out);
-    cr_expect(strstr(r.out, "... (4997 more)"), "%s", r.out);
+    cr_expect(strstr(r.out, "100.0%       20000  f\n") && strlen(r.out) < 4096, "%s", r.out);
     run_free(&r);
     rmdir_all(dir);
 }

@@ -279,3 +279,51 @@ Test(wait_labels, each_kind_is_on_its_samples_and_tagignore_removes_exactly_it, 
     rp_free(&all);
     syncprof_chan_free(ch);
 }
+
+/* `syncprof report`: a block profile with wait kinds is shown as lock
+ * waits and event waits, each with its own heaviest stacks, and
+ * --ignore-wait drops exactly the kinds it names. */
+Test(wait_labels, report_splits_lock_waits_and_ignores_kinds, .init = setup, .fini = teardown,
+     .timeout = 60)
+{
+    pthread_barrier_init(&barrier, NULL, 2);
+    sem_init(&sem, 0, 0);
+    ch = syncprof_chan_make(sizeof(int), 0);
+    cr_assert(ch);
+    produce_every_kind();
+    char path[128], cmd[512];
+    snprintf(path, sizeof path, "%s/block.pb.gz", dir);
+    cr_assert_eq(syncprof_write_profile_file("block", path, 0), 0);
+
+    char *out;
+    snprintf(cmd, sizeof cmd, "%s/syncprof report %s --top 0 --depth 2", TOOLS_DIR, path);
+    cr_assert_eq(tp_run(cmd, &out), 0, "%s", cmd);
+    const char *locks = strstr(out, "Lock waits (mutex, rwlock):");
+    const char *events = strstr(out, "Event waits (condition, semaphore, join, barrier, channel):");
+    cr_assert(locks && events && locks < events, "no split table:\n%s", out);
+    for (size_t k = 0; k < NKINDS; k++) {
+        const char *at = strstr(out, kinds[k].fn);
+        bool lock = strcmp(kinds[k].wait, "mutex") == 0 || strncmp(kinds[k].wait, "rwlock", 6) == 0;
+        cr_expect(at, "%s missing from the report:\n%s", kinds[k].fn, out);
+        cr_expect(!at || (lock ? at < events : at > events), "%s in the wrong part:\n%s",
+                  kinds[k].fn, out);
+    }
+    free(out);
+
+    snprintf(cmd, sizeof cmd, "%s/syncprof report %s --folded --ignore-wait cond_timed "
+             "--ignore-wait sem,join", TOOLS_DIR, path);
+    cr_assert_eq(tp_run(cmd, &out), 0, "%s", cmd);
+    for (size_t k = 0; k < NKINDS; k++) {
+        bool ignored = strcmp(kinds[k].wait, "cond_timed") == 0 ||
+                       strcmp(kinds[k].wait, "sem") == 0 || strcmp(kinds[k].wait, "join") == 0;
+        char needle[64];
+        snprintf(needle, sizeof needle, ";%s;", kinds[k].fn);
+        bool found = strstr(out, needle) != NULL;
+        snprintf(needle, sizeof needle, "%s;", kinds[k].fn);
+        found = found || strncmp(out, needle, strlen(needle)) == 0;
+        cr_expect(found != ignored, "%s (%s) %s:\n%s", kinds[k].fn, kinds[k].wait,
+                  ignored ? "not dropped" : "dropped", out);
+    }
+    free(out);
+    syncprof_chan_free(ch);
+}

@@ -55,7 +55,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: syncprof run [options] [--] PROGRAM [ARGS...]\n"
-        "       syncprof report FILE [--top N] [--depth N] [--folded] [--text]\n"
+        "       syncprof report FILE [--top N] [--depth N] [--folded] [--text] [--ignore-wait K]\n"
         "       syncprof --help | --version\n"
         "\n"
         "syncprof run profiles an unmodified program: its pthread mutexes, rwlocks,\n"
@@ -83,6 +83,10 @@ static void usage(FILE *f)
         "  --folded    folded stacks (root;...;leaf weight) for flamegraph.pl,\n"
         "              speedscope and inferno\n"
         "  --text      every stack in full, with addresses and file:line\n"
+        "  --ignore-wait KIND[,KIND]  drop block samples of these wait kinds\n"
+        "              (mutex, rwlock_read, rwlock_write, cond, cond_timed, sem,\n"
+        "              sem_timed, join, barrier, chan_send, chan_recv, select)\n"
+        "A block profile with wait kinds is shown as lock waits and event waits.\n"
         "FILE is a mutex, block or goroutine profile written by syncprof or by Go:\n"
         "pprof protobuf (gzipped or not) or debug=1 text.\n");
 }

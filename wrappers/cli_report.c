@@ -311,6 +311,7 @@ struct rp_sample {
     int64_t count, weight;
     size_t first;   /* in refs: its locations, leaf first */
     size_t nrefs;
+    uint32_t wait;  /* interned value of its "wait" label; 0 ("") when none */
 };
 
 /* A merged stack: its samples' sums, and one of them for its frames. */
@@ -800,6 +801,11 @@ static int load_pprof(const unsigned char *buf, size_t len, struct rp_profile *p
         }
         s->weight = smp->value[w];
         s->count = c >= 0 ? smp->value[c] : smp->value[w];
+        for (size_t j = 0; j < smp->n_label && r == 0; j++) {
+            const char *key = str(pb, smp->label[j]->key), *v = str(pb, smp->label[j]->str);
+            if (strcmp(key, "wait") == 0 && *v && (s->wait = intern(&p->str, v, strlen(v))) == 0)
+                r = oom(p);
+        }
         for (size_t j = 0; j < smp->n_location_id && r == 0; j++) {
             size_t li = FIND_BY_ID(pb_location, d.locs, pb->n_location, smp->location_id[j]);
             uint32_t loc = li == SIZE_MAX ? RP_NONE : pb_location_index(p, &d, li);
@@ -1200,21 +1206,38 @@ static int by_weight(const void *va, const void *vb)
 
 /* ---- Printing ----------------------------------------------------------------- */
 
-/* Up to max frames of row r, leaf first, into out; how many. */
-static size_t row_frames(const struct rp_profile *p, const struct rp_row *r,
-                         const struct rp_frame **out, size_t max)
-{
-    struct rp_cursor c = cursor(p, &p->s[r->sample]);
-    size_t n = 0;
-    const struct rp_frame *f;
-    while (n < max && (f = next_frame(&c)))
-        out[n++] = f;
-    return n;
-}
-
 static const char *name_of(const struct rp_profile *p, const struct rp_frame *f)
 {
     return p->str.v[f->name].s;
+}
+
+/* Frames a readable row may pass over per frame it shows: bounds the work
+ * on stacks of one repeated frame (hostile input) to a constant times the
+ * frames printed. */
+#define RP_SKIP_FACTOR 8
+
+/* Up to max frames of row r, leaf first, into out; how many. readable
+ * (the table) skips, after the leaf, the C and C++ runtime's lock plumbing
+ * (sp_frame_is_lock_plumbing) and a name that repeats the one before it,
+ * so the first caller shown is the program's own code; *passed (when not
+ * NULL) is then the number of the stack's frames looked at. */
+static size_t row_frames(const struct rp_profile *p, const struct rp_row *r,
+                         const struct rp_frame **out, size_t max, bool readable, uint64_t *passed)
+{
+    struct rp_cursor c = cursor(p, &p->s[r->sample]);
+    size_t n = 0;
+    uint64_t seen = 0, budget = (uint64_t)RP_SKIP_FACTOR * max + 64;
+    const struct rp_frame *f;
+    while (n < max && seen < budget && (f = next_frame(&c))) {
+        seen++;
+        if (readable && n > 0 &&
+            (f->name == out[n - 1]->name || sp_frame_is_lock_plumbing(name_of(p, f))))
+            continue;
+        out[n++] = f;
+    }
+    if (passed)
+        *passed = seen;
+    return n;
 }
 
 /* How many frames of a stack to print: at most RP_MAX_SHOWN_FRAMES, and
@@ -1231,7 +1254,7 @@ static void print_folded(struct rp_profile *p, const struct rp_frame **buf)
         const struct rp_row *r = &p->rows[i];
         if (r->weight <= 0)
             continue;
-        size_t n = row_frames(p, r, buf, frames_to_print(p));
+        size_t n = row_frames(p, r, buf, frames_to_print(p), false, NULL);
         p->print_budget -= n;
         if (r->nframes > n)
             printf("(%" PRIu64 " more frames)%s", r->nframes - n, n ? ";" : "");
@@ -1270,7 +1293,7 @@ static void print_full(struct rp_profile *p, size_t top, const struct rp_frame *
         print_weight(p, r->weight, w, sizeof w);
         printf("%s %s (%.1f%%), count %" PRId64 "\n", p->type, w,
                p->total > 0 ? 100.0 * (double)r->weight / (double)p->total : 0.0, r->count);
-        size_t n = row_frames(p, r, buf, frames_to_print(p));
+        size_t n = row_frames(p, r, buf, frames_to_print(p), false, NULL);
         p->print_budget -= n;
         for (size_t j = 0; j < n; j++) {
             const struct rp_frame *f = buf[j];
@@ -1286,11 +1309,40 @@ static void print_full(struct rp_profile *p, size_t top, const struct rp_frame *
     }
 }
 
-static int print_table(struct rp_profile *p, size_t top, int depth)
+/* Which part of a split table a row belongs to (see print_table). */
+enum rp_part { RP_ALL, RP_LOCK_WAITS, RP_EVENT_WAITS, RP_UNLABELLED };
+
+static enum rp_part part_of(const struct rp_profile *p, const struct rp_row *r)
+{
+    uint32_t w = p->s[r->sample].wait;
+    if (w == 0)
+        return RP_UNLABELLED;
+    return sp_wait_kind_is_lock(p->str.v[w].s) ? RP_LOCK_WAITS : RP_EVENT_WAITS;
+}
+
+static bool in_part(const struct rp_profile *p, const struct rp_row *r, enum rp_part part)
+{
+    return (r->weight != 0 || r->count != 0) && (part == RP_ALL || part_of(p, r) == part);
+}
+
+/* The heaviest rows of one part as a table on stdout, with a title line
+ * when the table is split (title not NULL). */
+static int print_part(struct rp_profile *p, size_t top, int depth, enum rp_part part,
+                      const char *title)
 {
     size_t rows_n = 0;
-    for (size_t i = 0; i < p->nrows; i++)
-        rows_n += p->rows[i].weight != 0 || p->rows[i].count != 0;
+    __int128 total = 0, events = 0;
+    for (size_t i = 0; i < p->nrows; i++) {
+        if (!in_part(p, &p->rows[i], part))
+            continue;
+        rows_n++;
+        total += p->rows[i].weight;
+        events += p->rows[i].count;
+    }
+    int64_t part_total = total > INT64_MAX ? INT64_MAX : total < INT64_MIN ? INT64_MIN
+                                                                          : (int64_t)total;
+    int64_t part_events = events > INT64_MAX ? INT64_MAX : events < INT64_MIN ? INT64_MIN
+                                                                             : (int64_t)events;
     size_t shown = top > 0 && rows_n > top ? top : rows_n;
     int max = depth > 0 && depth < RP_MAX_SHOWN_FRAMES ? depth : RP_MAX_SHOWN_FRAMES;
     /* The table is built whole (sp_table_format): its frames in all stay
@@ -1303,50 +1355,111 @@ static int print_table(struct rp_profile *p, size_t top, int depth)
     bool ok = rows && names && frames;
     for (size_t i = 0, k = 0; ok && i < p->nrows; i++) {
         const struct rp_row *r = &p->rows[i];
-        if (r->weight == 0 && r->count == 0)
+        if (!in_part(p, r, part))
             continue;
         const char **mine = k < shown ? names + k * (size_t)max : NULL;
+        uint64_t nframes = r->nframes;
         if (mine) {
-            size_t n = row_frames(p, r, frames, (size_t)max);
+            /* the frames shown, then "... (N more)" for those not looked at */
+            uint64_t passed;
+            size_t n = row_frames(p, r, frames, (size_t)max, true, &passed);
             for (size_t j = 0; j < n; j++)
                 mine[j] = name_of(p, frames[j]);
+            uint64_t rest = r->nframes > passed ? r->nframes - passed : 0;
+            nframes = n < (size_t)max ? n : n + rest; /* the table shows min(max, nframes) */
         }
         rows[k++] = (struct sp_stack_row){ r->weight, r->count,
-                                           r->nframes > INT32_MAX ? INT32_MAX : (int)r->nframes,
-                                           mine };
+                                           nframes > INT32_MAX ? INT32_MAX : (int)nframes, mine };
     }
-    char w[32];
-    print_weight(p, p->total, w, sizeof w);
-    printf("File: %s\nType: %s %s (%s); %zu stacks, total %s in %" PRId64 " events\n", p->path,
-           p->kind, p->type, p->unit, rows_n, w, p->events);
+    if (title) {
+        char w[32];
+        print_weight(p, part_total, w, sizeof w);
+        printf("%s: %zu stacks, total %s in %" PRId64 " events\n", title, rows_n, w, part_events);
+    }
     struct sp_table_opts o = { .top = top, .depth = max, .oneline = false,
                                .weight_is_ns = weight_is_ns(p), .weight_title = p->type };
-    char *table = ok ? sp_table_format(rows, rows_n, p->total, &o) : NULL;
+    char *table = ok && rows_n > 0 ? sp_table_format(rows, rows_n, part_total, &o) : NULL;
     if (table)
         fputs(table, stdout);
     free(names);
     free(frames);
     free(rows);
     free(table);
-    if (!table) {
-        oom(p);
-        return 1;
+    if (ok && (table || rows_n == 0))
+        return 0;
+    oom(p);
+    return 1;
+}
+
+/*
+ * The table of the heaviest stacks. A block profile whose samples carry
+ * the kind of their wait (syncprof's "wait" label) is shown in two parts,
+ * lock waits (mutex, rwlock: contention) and event waits (condition,
+ * semaphore, join, barrier, channel: often a thread with nothing to do),
+ * each with its own heaviest stacks, so that an idle pool cannot hide a
+ * contended lock; samples without the label (other tools' profiles) come
+ * last.
+ */
+static int print_table(struct rp_profile *p, size_t top, int depth)
+{
+    size_t rows_n = 0, labelled = 0, unlabelled = 0;
+    for (size_t i = 0; i < p->nrows; i++) {
+        if (!in_part(p, &p->rows[i], RP_ALL))
+            continue;
+        rows_n++;
+        if (part_of(p, &p->rows[i]) == RP_UNLABELLED)
+            unlabelled++;
+        else
+            labelled++;
     }
-    return 0;
+    char w[32];
+    print_weight(p, p->total, w, sizeof w);
+    printf("File: %s\nType: %s %s (%s); %zu stacks, total %s in %" PRId64 " events\n", p->path,
+           p->kind, p->type, p->unit, rows_n, w, p->events);
+    if (labelled == 0)
+        return print_part(p, top, depth, RP_ALL, NULL);
+    int r = print_part(p, top, depth, RP_LOCK_WAITS, "Lock waits (mutex, rwlock)");
+    if (r == 0)
+        r = print_part(p, top, depth, RP_EVENT_WAITS,
+                       "Event waits (condition, semaphore, join, barrier, channel)");
+    if (r == 0 && unlabelled > 0)
+        r = print_part(p, top, depth, RP_UNLABELLED, "Waits of no known kind");
+    return r;
+}
+
+/* Drops the samples whose "wait" label is one of the comma-separated
+ * kinds (--ignore-wait), before stacks are merged and totals made. */
+static void drop_waits(struct rp_profile *p, const char *kinds)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        const char *w = p->s[i].wait ? p->str.v[p->s[i].wait].s : NULL;
+        bool drop = false;
+        for (const char *q = kinds; w && *q && !drop;) {
+            size_t len = strcspn(q, ",");
+            drop = strlen(w) == len && strncmp(q, w, len) == 0;
+            q += len + (q[len] == ',');
+        }
+        if (!drop)
+            p->s[k++] = p->s[i];
+    }
+    p->n = k;
 }
 
 /* ---- The command ------------------------------------------------------------- */
 
 int sp_cli_report(int argc, char **argv)
 {
-    enum { TOP = 1000, DEPTH, FOLDED, TEXT };
+    enum { TOP = 1000, DEPTH, FOLDED, TEXT, IGNORE_WAIT };
     static const struct option opts[] = {
         { "top", required_argument, NULL, TOP },
         { "depth", required_argument, NULL, DEPTH },
         { "folded", no_argument, NULL, FOLDED },
         { "text", no_argument, NULL, TEXT },
+        { "ignore-wait", required_argument, NULL, IGNORE_WAIT },
         { NULL, 0, NULL, 0 },
     };
+    char ignore[1024] = ""; /* --ignore-wait kinds, comma-separated */
     long top = 10, depth = 8;
     bool folded = false, full = false;
     const char *path = NULL;
@@ -1381,6 +1494,16 @@ int sp_cli_report(int argc, char **argv)
         case FOLDED:
             folded = true;
             break;
+        case IGNORE_WAIT: {
+            size_t used = strlen(ignore);
+            if (!*optarg || used + strlen(optarg) + 2 > sizeof ignore) {
+                fprintf(stderr, "syncprof report: --ignore-wait wants wait kinds (cond_timed,"
+                        "sem,...), not \"%s\"\n", optarg);
+                return 2;
+            }
+            snprintf(ignore + used, sizeof ignore - used, "%s%s", used ? "," : "", optarg);
+            break;
+        }
         case TEXT:
             full = true;
             break;
@@ -1424,6 +1547,8 @@ int sp_cli_report(int argc, char **argv)
     if (r == 1)
         fprintf(stderr, "syncprof report: %s is not a profile (expected pprof protobuf, "
                 "gzipped or not, or Go's debug=1 text)\n", path);
+    if (r == 0 && ignore[0])
+        drop_waits(&p, ignore);
     if (r == 0 && !merge(&p, !full, len))
         r = oom(&p);
     const struct rp_frame **frames = r == 0 ? malloc(RP_MAX_SHOWN_FRAMES * sizeof *frames) : NULL;

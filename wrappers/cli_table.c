@@ -252,3 +252,8 @@ bool sp_frame_is_lock_plumbing(const char *name)
     }
     return false;
 }
+
+bool sp_wait_kind_is_lock(const char *wait)
+{
+    return wait && (strcmp(wait, "mutex") == 0 || strncmp(wait, "rwlock_", 7) == 0);
+}

@@ -91,4 +91,10 @@ int sp_mkdir_p(const char *path, mode_t mode);
  */
 bool sp_frame_is_lock_plumbing(const char *name);
 
+/* True for a block sample's "wait" label that is contention for a lock
+ * (mutex, rwlock_read, rwlock_write), as opposed to waiting for an event
+ * (cond, sem, join, barrier, chan_...), which is often a thread with
+ * nothing to do. The summaries show the two apart. */
+bool sp_wait_kind_is_lock(const char *wait);
+
 #endif /* SP_CLI_TABLE_H */

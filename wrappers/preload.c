@@ -386,7 +386,7 @@ static size_t split_lock_waits(struct sp_record *recs, size_t n)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (sp_wait_label_is_lock(wait_of(&recs[i]))) {
+        if (sp_wait_kind_is_lock(wait_of(&recs[i]))) {
             struct sp_record t = recs[k];
             recs[k++] = recs[i];
             recs[i] = t;
