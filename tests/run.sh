@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds syncprof and runs the whole suite with
 # ctest: once in a normal build (-Wall -Wextra -Werror), then under
-# AddressSanitizer + UndefinedBehaviorSanitizer and under ThreadSanitizer
+# AddressSanitizer + UndefinedBehaviorSanitizer (with float-cast-overflow,
+# which -fsanitize=undefined leaves out) and under ThreadSanitizer
 # (where criterion cannot start, so tests/race_check.c is the suite).
 # A Release build (-O3) is compiled too, not run.
 #
@@ -39,7 +40,7 @@ fi
 case "${SYNCPROF_SANITIZERS:-all}" in
   none) ;;
   *)
-    run_suite "$root/build-asan" -DSYNCPROF_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug
+    run_suite "$root/build-asan" -DSYNCPROF_SANITIZE=address,undefined,float-cast-overflow -DCMAKE_BUILD_TYPE=Debug
     run_suite "$root/build-tsan" -DSYNCPROF_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
     ;;
 esac
