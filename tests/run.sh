@@ -3,8 +3,9 @@
 # ctest: once in a normal build (-Wall -Wextra -Werror), then under
 # AddressSanitizer + UndefinedBehaviorSanitizer (with float-cast-overflow,
 # which -fsanitize=undefined leaves out) and under ThreadSanitizer
-# (where criterion cannot start, so tests/race_check.c is the suite).
-# A Release build (-O3) is compiled too, not run.
+# (where criterion cannot start: the check_* programs and tests/harm are
+# the suite there). A Release build (-O3) is compiled too, not run, and a
+# Ninja build runs the check that reads the build's flags.
 #
 #   tests/run.sh                      everything
 #   SYNCPROF_SANITIZERS=none tests/run.sh   the normal build (and the -O3 compile)
