@@ -14,8 +14,10 @@
  *   go tool pprof -raw 'http://127.0.0.1:6060/debug/pprof/mutex?seconds=5'
  *   curl http://127.0.0.1:6060/debug/pprof/delta_mutex?debug=1
  */
-#include <syncprof/pthread.h>
+#include <syncprof/pthread.h> /* first: the pthread calls below are observed */
+#include <syncprof/syncprof.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -550,10 +550,58 @@ static int sp_name_hex(struct sp_symbolizer *s, struct sp_symbol *out)
 }
 
 /*
- * Drops the inlined frames of <syncprof/pthread.h>'s fast paths
- * (syncprof_inline_*): they are library internals, and a sample's stack is
- * the wrapper, then the program's own function. The real (outermost)
- * function is always kept.
+ * The name of the wrapped call, as the program wrote it: a wrapper is named
+ * by its pthread (or semaphore) function in every profile, whichever way
+ * it was reached (compiled in with <syncprof/pthread.h>, by name, the
+ * whole-program library, or `syncprof run`, whose interposer symbol
+ * already has that name), as Go names sync.(*Mutex).Unlock. Profiles taken
+ * the different ways then merge, and go tool pprof -diff_base cancels
+ * their leaves. The one table of that mapping; the channel functions keep
+ * their own names.
+ */
+static const char *const sp_wrapped_names[][2] = {
+    { "syncprof_mutex_lock", "pthread_mutex_lock" },
+    { "syncprof_mutex_trylock", "pthread_mutex_trylock" },
+    { "syncprof_mutex_timedlock", "pthread_mutex_timedlock" },
+    { "syncprof_mutex_clocklock", "pthread_mutex_clocklock" },
+    { "syncprof_mutex_unlock", "pthread_mutex_unlock" },
+    { "syncprof_mutex_destroy", "pthread_mutex_destroy" },
+    { "syncprof_rwlock_rdlock", "pthread_rwlock_rdlock" },
+    { "syncprof_rwlock_wrlock", "pthread_rwlock_wrlock" },
+    { "syncprof_rwlock_tryrdlock", "pthread_rwlock_tryrdlock" },
+    { "syncprof_rwlock_trywrlock", "pthread_rwlock_trywrlock" },
+    { "syncprof_rwlock_timedrdlock", "pthread_rwlock_timedrdlock" },
+    { "syncprof_rwlock_timedwrlock", "pthread_rwlock_timedwrlock" },
+    { "syncprof_rwlock_unlock", "pthread_rwlock_unlock" },
+    { "syncprof_rwlock_destroy", "pthread_rwlock_destroy" },
+    { "syncprof_cond_wait", "pthread_cond_wait" },
+    { "syncprof_cond_timedwait", "pthread_cond_timedwait" },
+    { "syncprof_cond_clockwait", "pthread_cond_clockwait" },
+    { "syncprof_cond_signal", "pthread_cond_signal" },
+    { "syncprof_cond_broadcast", "pthread_cond_broadcast" },
+    { "syncprof_join", "pthread_join" },
+    { "syncprof_barrier_wait", "pthread_barrier_wait" },
+    { "syncprof_sem_wait", "sem_wait" },
+    { "syncprof_sem_timedwait", "sem_timedwait" },
+};
+
+/* The pthread name of a wrapper, or NULL if name is not a wrapper's. */
+static const char *sp_wrapped_name(const char *name)
+{
+    if (name == NULL || strncmp(name, "syncprof_", 9) != 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof sp_wrapped_names / sizeof sp_wrapped_names[0]; i++)
+        if (strcmp(name, sp_wrapped_names[i][0]) == 0)
+            return sp_wrapped_names[i][1];
+    return NULL;
+}
+
+/*
+ * Drops the inlined frames of <syncprof/pthread.h>'s fast paths (the
+ * wrappers' inline twins, syncprof_inline_* in older headers): they are
+ * library internals, and a sample's stack is the wrapper, then the
+ * program's own function. The real (outermost) function is always kept.
+ * Then names every wrapper frame by its pthread name (sp_wrapped_names).
  */
 static void sp_drop_header_inlines(struct sp_symbol *out)
 {
@@ -561,11 +609,17 @@ static void sp_drop_header_inlines(struct sp_symbol *out)
     int kept = 0;
     for (int i = 0; i < out->nframes; i++) {
         bool last = i == out->nframes - 1;
-        if (!last && strncmp(out->frames[i].function, prefix, sizeof prefix - 1) == 0)
+        const char *fn = out->frames[i].function;
+        if (!last && (strncmp(fn, prefix, sizeof prefix - 1) == 0 || sp_wrapped_name(fn)))
             continue;
         out->frames[kept++] = out->frames[i];
     }
     out->nframes = kept;
+    for (int i = 0; i < out->nframes; i++) {
+        const char *pthread_name = sp_wrapped_name(out->frames[i].function);
+        if (pthread_name)
+            out->frames[i].function = pthread_name;
+    }
 }
 
 int sp_symbolize(struct sp_symbolizer *s, uintptr_t pc, struct sp_symbol *out)

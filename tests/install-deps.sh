@@ -13,6 +13,10 @@ packages=(
   golang-go                # go tool pprof, the reference reader of our files
   pigz valgrind bc         # real-program tests of the LD_PRELOAD interposer; its benchmark (drd)
   libmicrohttpd-dev        # optional: the live-profile HTTP server (syncprof_http_start)
+  clang                    # the Clang build, and tests/real_projects/headers.sh
+  autoconf automake autoconf-archive   # tests/real_projects: an autotools project (AX_PTHREAD)
+  meson ninja-build        # tests/real_projects: a Meson project
+  libleveldb-dev           # tests/real_projects: a C++ program on libleveldb (whole-program way)
 )
 
 missing=()

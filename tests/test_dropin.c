@@ -69,8 +69,8 @@ Test(dropin, same_results_and_profiles_written, .init = setup, .fini = teardown)
     snprintf(cmd, sizeof cmd, "%s tool pprof -top -nodecount=50 %s/block.*.pb.gz 2>&1",
              GO_EXECUTABLE, dir);
     cr_expect_eq(tp_run(cmd, &top), 0, "%s", top);
-    cr_expect(strstr(top, "syncprof_mutex_lock"), "%s", top);
-    cr_expect(strstr(top, "syncprof_cond_wait"), "%s", top);
+    cr_expect(strstr(top, "pthread_mutex_lock"), "%s", top);
+    cr_expect(strstr(top, "pthread_cond_wait"), "%s", top);
     free(top);
     free(raw);
     free(prof);

@@ -90,7 +90,7 @@ static atomic_int nstarted;
 static void name_me(enum kind k, int i)
 {
     char name[16];
-    snprintf(name, sizeof name, "w%d-%d", (int)k, i);
+    snprintf(name, sizeof name, "w%u-%u", (unsigned)k % 100u, (unsigned)i % 1000u);
     pthread_setname_np(pthread_self(), name);
 }
 

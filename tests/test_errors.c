@@ -306,8 +306,8 @@ Test(errors, stress_loses_no_update, .timeout = 240)
     struct tp_profile p;
     tp_read("block", &p);
     int64_t count, all;
-    tp_sum(&p, "syncprof_mutex_lock", "stress_worker", NULL, &count);
-    tp_sum(&p, "syncprof_mutex_lock", NULL, NULL, &all);
+    tp_sum(&p, "pthread_mutex_lock", "stress_worker", NULL, &count);
+    tp_sum(&p, "pthread_mutex_lock", NULL, NULL, &all);
     cr_expect_eq(count, all, "%s", p.text);
     cr_expect(count > 0, "16 threads on 8 locks must contend");
     tp_free(&p);
@@ -334,7 +334,7 @@ Test(errors, fork_child_forgets_other_threads_waits, .timeout = 60)
         struct tp_profile p;
         tp_read("mutex", &p);
         int64_t count;
-        tp_sum(&p, "syncprof_mutex_unlock", "tp_contend_once", NULL, &count);
+        tp_sum(&p, "pthread_mutex_unlock", "tp_contend_once", NULL, &count);
         bool ok = tp_total_count(&p) == 1 && count == 1;
         tp_free(&p);
         _exit(ok ? 0 : 1);

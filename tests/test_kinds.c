@@ -93,19 +93,19 @@ static void mutex_case(void *(*fn)(void *))
 Test(kinds, mutex_lock, .init = setup)
 {
     mutex_case(lock_mutex);
-    expect_block_sample("syncprof_mutex_lock", "lock_mutex");
+    expect_block_sample("pthread_mutex_lock", "lock_mutex");
 }
 
 Test(kinds, mutex_timedlock, .init = setup)
 {
     mutex_case(timedlock_mutex);
-    expect_block_sample("syncprof_mutex_timedlock", "timedlock_mutex");
+    expect_block_sample("pthread_mutex_timedlock", "timedlock_mutex");
 }
 
 Test(kinds, mutex_clocklock, .init = setup)
 {
     mutex_case(clocklock_mutex);
-    expect_block_sample("syncprof_mutex_clocklock", "clocklock_mutex");
+    expect_block_sample("pthread_mutex_clocklock", "clocklock_mutex");
 }
 
 /* ---- read-write locks ---- */
@@ -160,25 +160,25 @@ static void rwlock_case(bool hold_write, void *(*fn)(void *))
 Test(kinds, rwlock_read, .init = setup)
 {
     rwlock_case(true, read_lock);
-    expect_block_sample("syncprof_rwlock_rdlock", "read_lock");
+    expect_block_sample("pthread_rwlock_rdlock", "read_lock");
 }
 
 Test(kinds, rwlock_write, .init = setup)
 {
     rwlock_case(false, write_lock);
-    expect_block_sample("syncprof_rwlock_wrlock", "write_lock");
+    expect_block_sample("pthread_rwlock_wrlock", "write_lock");
 }
 
 Test(kinds, rwlock_timed_read, .init = setup)
 {
     rwlock_case(true, timed_read_lock);
-    expect_block_sample("syncprof_rwlock_timedrdlock", "timed_read_lock");
+    expect_block_sample("pthread_rwlock_timedrdlock", "timed_read_lock");
 }
 
 Test(kinds, rwlock_timed_write, .init = setup)
 {
     rwlock_case(false, timed_write_lock);
-    expect_block_sample("syncprof_rwlock_timedwrlock", "timed_write_lock");
+    expect_block_sample("pthread_rwlock_timedwrlock", "timed_write_lock");
 }
 
 /* ---- condition variables ---- */
@@ -233,19 +233,19 @@ static void cond_case(void *(*fn)(void *))
 Test(kinds, cond_wait, .init = setup)
 {
     cond_case(cond_wait_for_ready);
-    expect_block_sample("syncprof_cond_wait", "cond_wait_for_ready");
+    expect_block_sample("pthread_cond_wait", "cond_wait_for_ready");
 }
 
 Test(kinds, cond_timedwait, .init = setup)
 {
     cond_case(cond_timedwait_for_ready);
-    expect_block_sample("syncprof_cond_timedwait", "cond_timedwait_for_ready");
+    expect_block_sample("pthread_cond_timedwait", "cond_timedwait_for_ready");
 }
 
 Test(kinds, cond_clockwait, .init = setup)
 {
     cond_case(cond_clockwait_for_ready);
-    expect_block_sample("syncprof_cond_clockwait", "cond_clockwait_for_ready");
+    expect_block_sample("pthread_cond_clockwait", "cond_clockwait_for_ready");
 }
 
 Test(kinds, cond_timedwait_timeout, .init = setup)
@@ -259,7 +259,7 @@ Test(kinds, cond_timedwait_timeout, .init = setup)
     struct tp_profile p;
     tp_read("block", &p);
     int64_t delay;
-    cr_expect(tp_sum(&p, "syncprof_cond_timedwait", NULL, &delay, NULL) == 1, "%s", p.text);
+    cr_expect(tp_sum(&p, "pthread_cond_timedwait", NULL, &delay, NULL) == 1, "%s", p.text);
     cr_expect(delay >= HOLD_NS * 9 / 10);
     tp_free(&p);
 }
@@ -285,7 +285,7 @@ static __attribute__((noinline)) void join_sleeper(void)
 Test(kinds, join, .init = setup)
 {
     join_sleeper();
-    expect_block_sample("syncprof_join", "join_sleeper");
+    expect_block_sample("pthread_join", "join_sleeper");
 }
 
 static pthread_barrier_t barrier;
@@ -306,7 +306,7 @@ Test(kinds, barrier, .init = setup)
     tp_sleep_ns(HOLD_NS);
     wait_at_barrier(NULL);
     finish_thread(t);
-    expect_block_sample("syncprof_barrier_wait", "wait_at_barrier");
+    expect_block_sample("pthread_barrier_wait", "wait_at_barrier");
     pthread_barrier_destroy(&barrier);
 }
 
@@ -341,13 +341,13 @@ static void sem_case(void *(*fn)(void *))
 Test(kinds, sem_wait, .init = setup)
 {
     sem_case(wait_on_semaphore);
-    expect_block_sample("syncprof_sem_wait", "wait_on_semaphore");
+    expect_block_sample("sem_wait", "wait_on_semaphore");
 }
 
 Test(kinds, sem_timedwait, .init = setup)
 {
     sem_case(timedwait_on_semaphore);
-    expect_block_sample("syncprof_sem_timedwait", "timedwait_on_semaphore");
+    expect_block_sample("sem_timedwait", "timedwait_on_semaphore");
 }
 
 /* ---- what does not block records nothing ---- */

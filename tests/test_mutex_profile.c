@@ -65,7 +65,7 @@ Test(mutex_profile, hold_charges_all_waiters)
 
     /* The hold itself is charged to the holder's unlock. */
     int64_t held;
-    cr_expect(tp_sum(&p, "syncprof_mutex_unlock", "hold_while_others_wait", &held, NULL) == 1,
+    cr_expect(tp_sum(&p, "pthread_mutex_unlock", "hold_while_others_wait", &held, NULL) == 1,
               "no [syncprof_mutex_unlock, hold_while_others_wait] sample in:\n%s", p.text);
     cr_expect(held >= (int64_t)(0.9 * WAITERS * HOLD_NS), "holder charged %lld", (long long)held);
     tp_free(&p);
@@ -116,7 +116,7 @@ Test(mutex_profile, totals_agree_with_ground_truth)
     double truth = (double)atomic_load(&timed_wait_ns);
     double mutex_total = (double)tp_total_delay(&m);
     int64_t lock_waits; /* the block profile also holds the joins of this thread */
-    cr_assert_eq(tp_sum(&b, "syncprof_mutex_lock", "worker", &lock_waits, NULL), 1, "%s", b.text);
+    cr_assert_eq(tp_sum(&b, "pthread_mutex_lock", "worker", &lock_waits, NULL), 1, "%s", b.text);
     double block_total = (double)lock_waits;
     cr_assert(truth > WORK_NS * ROUNDS, "the workload did not contend: %.0f", truth);
     cr_expect(mutex_total >= 0.9 * truth && mutex_total <= 1.1 * truth,
@@ -173,7 +173,7 @@ Test(mutex_profile, cond_reacquire_counts_as_mutex_wait)
     struct tp_profile p;
     tp_read("mutex", &p);
     int64_t held;
-    cr_expect(tp_sum(&p, "syncprof_mutex_unlock", "broadcast_and_hold", &held, NULL) == 1,
+    cr_expect(tp_sum(&p, "pthread_mutex_unlock", "broadcast_and_hold", &held, NULL) == 1,
               "%s", p.text);
     cr_expect(held >= (int64_t)(0.9 * WAITERS * HOLD_NS), "charged %lld", (long long)held);
     cr_expect(held <= (int64_t)(1.5 * WAITERS * HOLD_NS), "charged %lld", (long long)held);

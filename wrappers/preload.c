@@ -90,17 +90,21 @@
 /* ---- The real functions and their bootstrap ------------------------------ */
 
 /* glibc's exported aliases of its mutex and rwlock functions: never
- * interposed, so safe to call while our pointers are unresolved. */
-extern int __pthread_mutex_lock(pthread_mutex_t *m);
-extern int __pthread_mutex_trylock(pthread_mutex_t *m);
-extern int __pthread_mutex_unlock(pthread_mutex_t *m);
-extern int __pthread_mutex_destroy(pthread_mutex_t *m);
-extern int __pthread_rwlock_destroy(pthread_rwlock_t *rw);
-extern int __pthread_rwlock_rdlock(pthread_rwlock_t *rw);
-extern int __pthread_rwlock_wrlock(pthread_rwlock_t *rw);
-extern int __pthread_rwlock_tryrdlock(pthread_rwlock_t *rw);
-extern int __pthread_rwlock_trywrlock(pthread_rwlock_t *rw);
-extern int __pthread_rwlock_unlock(pthread_rwlock_t *rw);
+ * interposed, so safe to call while our pointers are unresolved. Weak
+ * references: since glibc 2.34 they have no default version, which the
+ * dynamic linker accepts but the static linker refuses among a library's
+ * undefined symbols when a program is linked against it (as against
+ * libsyncprof-interpose.so); a weak reference passes that check. */
+extern int __pthread_mutex_lock(pthread_mutex_t *m) __attribute__((weak));
+extern int __pthread_mutex_trylock(pthread_mutex_t *m) __attribute__((weak));
+extern int __pthread_mutex_unlock(pthread_mutex_t *m) __attribute__((weak));
+extern int __pthread_mutex_destroy(pthread_mutex_t *m) __attribute__((weak));
+extern int __pthread_rwlock_destroy(pthread_rwlock_t *rw) __attribute__((weak));
+extern int __pthread_rwlock_rdlock(pthread_rwlock_t *rw) __attribute__((weak));
+extern int __pthread_rwlock_wrlock(pthread_rwlock_t *rw) __attribute__((weak));
+extern int __pthread_rwlock_tryrdlock(pthread_rwlock_t *rw) __attribute__((weak));
+extern int __pthread_rwlock_trywrlock(pthread_rwlock_t *rw) __attribute__((weak));
+extern int __pthread_rwlock_unlock(pthread_rwlock_t *rw) __attribute__((weak));
 
 static SP_TLS int resolving; /* this thread's dlsym nesting depth */
 static int resolved;         /* every pointer holds its real function; atomic */
@@ -609,10 +613,25 @@ static void after_fork_child(void)
 
 /* ---- Load time ------------------------------------------------------------ */
 
+/* SYNCPROF_LINKED: this file compiled for libsyncprof-interpose.so, which
+ * a program links (no LD_PRELOAD) to have every pthread call of its own and
+ * of its libraries observed. It then behaves as libsyncprof: configured by
+ * the SYNCPROF_* variables, profiles written at exit only to SYNCPROF_OUT
+ * (config.c), no summary, no write signal. */
+#ifdef SYNCPROF_LINKED
+static const bool linked = true;
+#else
+static const bool linked = false;
+#endif
+
 /* Priority 101: before config.c's constructor, which then reads the
  * environment in preload mode. */
 __attribute__((constructor(101))) static void preload_init(void)
 {
+    if (linked) {
+        resolve_all();
+        return;
+    }
     sp_config_preload = true;
     remember_stderr();
     resolve_all();

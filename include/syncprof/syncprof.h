@@ -97,33 +97,44 @@ int syncprof_set_name(const void *object, const char *name);
  * one trylock; only an operation that would block is timed and sampled.
  * <syncprof/pthread.h> maps the pthread names to these.
  */
-int syncprof_mutex_lock(pthread_mutex_t *m);
-int syncprof_mutex_trylock(pthread_mutex_t *m);
-int syncprof_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime);
-int syncprof_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
-                             const struct timespec *abstime);
-int syncprof_mutex_unlock(pthread_mutex_t *m);
-int syncprof_mutex_destroy(pthread_mutex_t *m);
+/* In C++ their exception specifications are glibc's for the pthread twin
+ * (noexcept, except at cancellation points): <syncprof/pthread.h> makes
+ * <pthread.h> declare these names too, and the declarations must agree. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define SYNCPROF_NOTHROW noexcept(true)
+#elif defined(__cplusplus)
+#define SYNCPROF_NOTHROW throw()
+#else
+#define SYNCPROF_NOTHROW
+#endif
 
-int syncprof_rwlock_rdlock(pthread_rwlock_t *rw);
-int syncprof_rwlock_wrlock(pthread_rwlock_t *rw);
-int syncprof_rwlock_tryrdlock(pthread_rwlock_t *rw);
-int syncprof_rwlock_trywrlock(pthread_rwlock_t *rw);
-int syncprof_rwlock_timedrdlock(pthread_rwlock_t *rw, const struct timespec *abstime);
-int syncprof_rwlock_timedwrlock(pthread_rwlock_t *rw, const struct timespec *abstime);
-int syncprof_rwlock_unlock(pthread_rwlock_t *rw);
-int syncprof_rwlock_destroy(pthread_rwlock_t *rw);
+int syncprof_mutex_lock(pthread_mutex_t *m) SYNCPROF_NOTHROW;
+int syncprof_mutex_trylock(pthread_mutex_t *m) SYNCPROF_NOTHROW;
+int syncprof_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime) SYNCPROF_NOTHROW;
+int syncprof_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
+                             const struct timespec *abstime) SYNCPROF_NOTHROW;
+int syncprof_mutex_unlock(pthread_mutex_t *m) SYNCPROF_NOTHROW;
+int syncprof_mutex_destroy(pthread_mutex_t *m) SYNCPROF_NOTHROW;
+
+int syncprof_rwlock_rdlock(pthread_rwlock_t *rw) SYNCPROF_NOTHROW;
+int syncprof_rwlock_wrlock(pthread_rwlock_t *rw) SYNCPROF_NOTHROW;
+int syncprof_rwlock_tryrdlock(pthread_rwlock_t *rw) SYNCPROF_NOTHROW;
+int syncprof_rwlock_trywrlock(pthread_rwlock_t *rw) SYNCPROF_NOTHROW;
+int syncprof_rwlock_timedrdlock(pthread_rwlock_t *rw, const struct timespec *abstime) SYNCPROF_NOTHROW;
+int syncprof_rwlock_timedwrlock(pthread_rwlock_t *rw, const struct timespec *abstime) SYNCPROF_NOTHROW;
+int syncprof_rwlock_unlock(pthread_rwlock_t *rw) SYNCPROF_NOTHROW;
+int syncprof_rwlock_destroy(pthread_rwlock_t *rw) SYNCPROF_NOTHROW;
 
 int syncprof_cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
 int syncprof_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
                             const struct timespec *abstime);
 int syncprof_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
                             const struct timespec *abstime);
-int syncprof_cond_signal(pthread_cond_t *c);
-int syncprof_cond_broadcast(pthread_cond_t *c);
+int syncprof_cond_signal(pthread_cond_t *c) SYNCPROF_NOTHROW;
+int syncprof_cond_broadcast(pthread_cond_t *c) SYNCPROF_NOTHROW;
 
 int syncprof_join(pthread_t t, void **retval);
-int syncprof_barrier_wait(pthread_barrier_t *b);
+int syncprof_barrier_wait(pthread_barrier_t *b) SYNCPROF_NOTHROW;
 
 /* 0, or -1 with errno set, as sem_wait and sem_timedwait. */
 int syncprof_sem_wait(sem_t *s);
@@ -133,9 +144,8 @@ int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime);
 }
 #endif
 
-/* The other parts of the API, each in a header of its own. */
-/* (syncprof.h includes them here, one line each.) */
-#include <syncprof/chan.h>
+/* The other parts of the API, each in a header of its own. (The channel
+ * type's, <syncprof/chan.h>, is not included: it brings <stdbool.h>.) */
 #include <syncprof/dump.h>
 #include <syncprof/http.h>
 

@@ -1,6 +1,11 @@
 /* Uses an installed syncprof: one contended lock, then the mutex profile
- * as text on stdout. Exit status 0 when a sample was recorded. */
+ * as text on stdout. Exit status 0 when a sample was recorded.
+ * <syncprof/pthread.h> comes first (as -include would put it), then the
+ * program's own headers: <pthread.h>, and <syncprof/syncprof.h> for the API. */
 #include <syncprof/pthread.h>
+#include <syncprof/syncprof.h>
+
+#include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
 
