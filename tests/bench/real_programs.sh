@@ -50,17 +50,23 @@ seconds() {
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 run() { "$syncprof" run --quiet --out "$work/out" -- "$@"; }
 
-# compare NAME COMMAND...: rounds of plain and profiled, interleaved.
-compare() {
-  local name=$1; shift
+# medians N COMMAND...: N rounds of the command plain and under `syncprof
+# run`, each round's two runs back to back; sets p and q to the medians.
+medians() {
+  local n=$1; shift
   local plain=() prof=()
-  for ((i = 0; i < rounds; i++)); do
+  for ((i = 0; i < n; i++)); do
     plain+=("$(seconds "$@")")
     prof+=("$(seconds run "$@")")
   done
-  local p q
   p=$(printf '%s\n' "${plain[@]}" | median)
   q=$(printf '%s\n' "${prof[@]}" | median)
+}
+
+# compare NAME COMMAND...: the ratio of the medians over the rounds.
+compare() {
+  local name=$1; shift
+  medians "$rounds" "$@"
   printf '%-34s plain %8.3f s  syncprof run %8.3f s  ratio %.3f\n' "$name" "$p" "$q" \
     "$(awk -v p="$p" -v q="$q" 'BEGIN { print q / p }')"
 }
@@ -68,14 +74,7 @@ compare() {
 # cost NAME COMMAND...: the extra time per process, in ms (11 rounds).
 cost() {
   local name=$1; shift
-  local plain=() prof=()
-  for ((i = 0; i < 11; i++)); do
-    plain+=("$(seconds "$@")")
-    prof+=("$(seconds run "$@")")
-  done
-  local p q
-  p=$(printf '%s\n' "${plain[@]}" | median)
-  q=$(printf '%s\n' "${prof[@]}" | median)
+  medians 11 "$@"
   awk -v n="$name" -v p="$p" -v q="$q" \
     'BEGIN { printf "%-34s plain %8.1f ms syncprof run %8.1f ms  +%.1f ms\n", n, p * 1000, q * 1000, (q - p) * 1000 }'
 }
