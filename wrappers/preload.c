@@ -430,7 +430,7 @@ static char *summarize(enum sp_profile_kind kind, const char *path, struct sp_sy
         locks = part("lock waits (mutex, rwlock)", recs, k, kind, s);
         others = part("event waits (condition, semaphore, join, barrier, channel)", recs + k,
                       n - k, kind, s);
-        heaviest(recs, 0, kind, s, &total, &events);
+        total = events = 0; /* the whole profile's, both parts */
         for (size_t i = 0; i < n; i++) {
             total += recs[i].delay_ns;
             events += sp_count_round(recs[i].count);
