@@ -12,11 +12,7 @@
  * A bad value never aborts the program: one warning line on stderr, and the
  * default stays.
  *
- * Every SYNCPROF_* variable of the library is read through sp_getenv,
- * which sees none in a privileged process (setuid, setgid, file
- * capabilities: AT_SECURE): whoever starts such a program must not be able
- * to make it write files, append dumps or listen on a port with its
- * privileges.
+ * Every SYNCPROF_* variable of the library is read through env.h.
  *
  * Preload mode (sp_config_preload, set by the LD_PRELOAD interposer before
  * this constructor runs): SYNCPROF_OUT defaults to the current directory,
@@ -37,86 +33,13 @@
 
 #include <syncprof/syncprof.h>
 
-#include "cli_table.h"
 #include "config.h"
+#include "env.h"
 #include "profile_table.h"
 #include "sampling.h"
 
 static char out_dir[PATH_MAX]; /* set once at load, read at exit; "" when none */
 bool sp_config_preload;       /* see config.h; set before the constructors below run */
-
-/* Parses a whole decimal integer in [min, max]; false if it is anything else. */
-static bool parse_int(const char *s, long long min, long long max, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* Set by the first sp_getenv call: the privileged-process notice is then
- * printed, or known to be not needed. */
-static bool privilege_checked;
-
-static bool any_syncprof_variable(void)
-{
-    for (char **e = environ; e && *e; e++)
-        if (strncmp(*e, "SYNCPROF_", 9) == 0)
-            return true;
-    return false;
-}
-
-const char *sp_getenv(const char *name)
-{
-    if (getauxval(AT_SECURE) != 0 &&
-        !__atomic_exchange_n(&privilege_checked, true, __ATOMIC_ACQ_REL) && any_syncprof_variable())
-        fprintf(stderr, "syncprof: privileged process (setuid, setgid or capabilities): "
-                        "ignoring the SYNCPROF_* environment variables\n");
-    return secure_getenv(name);
-}
-
-void sp_env_warn(const char *name, const char *value, const char *expected)
-{
-    fprintf(stderr, "syncprof: ignoring %s=\"%s\": expected %s\n", name, value, expected);
-}
-
-void sp_env_refuse(const char *name, const char *value, const char *why)
-{
-    fprintf(stderr, "syncprof: ignoring %s=\"%s\": %s\n", name, value, why);
-}
-
-bool sp_env_int(const char *name, long long min, long long max, long long *out)
-{
-    const char *s = sp_getenv(name);
-    if (!s)
-        return false;
-    if (parse_int(s, min, max, out))
-        return true;
-    char expected[96];
-    snprintf(expected, sizeof expected, "an integer from %lld to %lld", min, max);
-    sp_env_warn(name, s, expected);
-    return false;
-}
-
-bool sp_env_bool(const char *name, bool *out)
-{
-    static const char *const yes[] = { "1", "true", "yes", "on" };
-    static const char *const no[] = { "0", "false", "no", "off" };
-    const char *s = sp_getenv(name);
-    if (!s)
-        return false;
-    for (size_t i = 0; i < 4; i++) {
-        if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
-            *out = strcasecmp(s, yes[i]) == 0;
-            return true;
-        }
-    }
-    sp_env_warn(name, s, "1 or 0");
-    return false;
-}
 
 int sp_config_write_profiles(void (*done)(const char *name, const char *path, int err, void *arg),
                              void *arg)

@@ -20,10 +20,11 @@
 
 #include <syncprof/syncprof.h>
 
-#include "cli_table.h"
 #include "config.h"
+#include "env.h"
 #include "export.h"
 #include "sampling.h"
+#include "signal_names.h"
 #include "spinlock.h"
 #include "thread_dump.h"
 #include "thread_registry.h"

@@ -57,6 +57,7 @@
 #include <syncprof/syncprof.h>
 
 #include "config.h"
+#include "env.h"
 #include "export.h"
 #include "http_endpoint.h"
 

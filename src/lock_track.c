@@ -18,6 +18,7 @@
 #include <syncprof/syncprof.h>
 
 #include "config.h"
+#include "env.h"
 #include "export.h"
 #include "lock_order.h"
 #include "lock_track.h"

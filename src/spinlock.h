@@ -39,7 +39,7 @@ typedef struct {
 #define SP_SPINLOCK_INIT { 0 }
 
 /* The exchange is seq_cst, not only acquire: the channels' lock takes
- * part in a Dekker check (wrappers/chan.c, "The slot"), where the holder
+ * part in a Dekker check (chan/chan.c, "The slot"), where the holder
  * reads another word after taking the lock. On x86 the two are one
  * instruction. */
 static inline void sp_spin_lock(sp_spinlock *l)

@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "env.h"
 #include "export.h"
 #include "futex.h"
 #include "lock_track.h"

@@ -4,7 +4,7 @@
  *
  * The only sending and receiving threads of a buffered channel claim ring
  * positions without a CAS, and a second thread revokes that with
- * membarrier() (wrappers/chan.c, "The bias"). Where the kernel refuses
+ * membarrier() (chan/chan.c, "The bias"). Where the kernel refuses
  * membarrier, no channel may be biased. This program installs a seccomp
  * filter that fails membarrier with EPERM and runs itself again under it,
  * so that the library is loaded as it would be in such a container; then

@@ -165,7 +165,7 @@ static void *consumer(void *arg)
 
 /* stagger: one producer and one consumer start alone, and the others
  * join once 20,000 messages went through (a buffered channel's ends are
- * first biased to one thread each, then shared: see wrappers/chan.c). */
+ * first biased to one thread each, then shared: see chan/chan.c). */
 static void run_case(const char *name, size_t cap, bool with_select, bool mixed, bool stagger)
 {
     struct run r = { .per_producer = TOTAL / 2 / THREADS, .mixed = mixed };
@@ -246,7 +246,7 @@ static void *handover_recv(void *arg)
 
 /* On each of many buffered channels a producer and a consumer start
  * alone, and a second of each joins while they run: the ends' bias
- * (wrappers/chan.c) is revoked under way each time, hundreds of times. */
+ * (chan/chan.c) is revoked under way each time, hundreds of times. */
 static void handover_case(void)
 {
     struct timespec t0, t1;

@@ -645,7 +645,7 @@ Test(chan, select_mixed_selectors_exactly_once)
 /*
  * A buffered channel lets the only thread that sends and the only thread
  * that receives claim ring positions without a CAS, until a second thread
- * uses that end (wrappers/chan.c, "The bias"). None of it may show: values
+ * uses that end (chan/chan.c, "The bias"). None of it may show: values
  * arrive once and in order when a second producer or consumer joins
  * midway, when the first one has exited, and when the channel is closed
  * under a sender that holds the bias.

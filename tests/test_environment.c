@@ -20,7 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../wrappers/cli_table.h"
+#include "../src/env.h"
+#include "../src/signal_names.h"
 #include "preload_support.h"
 
 /* Sanitizer runtimes handle some fault signals themselves; these runs are

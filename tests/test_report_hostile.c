@@ -1,7 +1,7 @@
 /*
  * test_report_hostile.c - `syncprof report` on files made to hurt it.
  *
- * Specification (wrappers/cli_report.c, "Bounds"): memory
+ * Specification (cli/cli_report.c, "Bounds"): memory
  * and time stay a small constant times the input (a location's inlined
  * frames are stored once, whatever the number of references to it;
  * mappings are found by binary search); values and totals saturate at

@@ -1,5 +1,5 @@
 /*
- * ab_chan.c - two builds of wrappers/chan.c in one process, rounds
+ * ab_chan.c - two builds of chan/chan.c in one process, rounds
  * alternating (A B, B A, A B, ...), for tests/bench/ab_chan.sh.
  *
  * Runs apart in time land in different spells of a shared machine (its

@@ -1,12 +1,12 @@
 #!/bin/sh
-# ab_chan.sh - two versions of wrappers/chan.c, timed in one process with
+# ab_chan.sh - two versions of chan/chan.c, timed in one process with
 # their rounds alternating (tests/bench/ab_chan.c): the way to tell a
 # change to the channel's code from a spell of the machine.
 #
 #   tests/bench/ab_chan.sh A B [rounds] [messages]
 #
-# A and B are each a git revision (its wrappers/chan.c) or a path to a
-# chan.c file; e.g. `ab_chan.sh HEAD wrappers/chan.c` times the work tree
+# A and B are each a git revision (its chan/chan.c) or a path to a
+# chan.c file; e.g. `ab_chan.sh HEAD chan/chan.c` times the work tree
 # against the last commit. Both are compiled with the work tree's headers
 # and linked with the library of the build directory BUILD (default
 # build), without its own chan.c. Needs that build (cmake --build build).
@@ -19,9 +19,9 @@ lib=$build/libsyncprof.a
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# The source of one side: a file, or a revision's wrappers/chan.c.
+# The source of one side: a file, or a revision's chan/chan.c.
 source_of() { # spec out
-    if [ -f "$1" ]; then cp "$1" "$2"; else git -C "$root" show "$1:wrappers/chan.c" >"$2"; fi
+    if [ -f "$1" ]; then cp "$1" "$2"; else git -C "$root" show "$1:chan/chan.c" >"$2"; fi
 }
 compile() { # prefix source
     p=$1
@@ -33,13 +33,13 @@ compile() { # prefix source
     # revision may not pass today's warnings)
     cc $flags $ren -Dsyncprof_select=${p}_select -c "$2" -o "$work/$p.o"
 }
-# The build's flags for the library's observers, chan.c's own option with
+# The build's flags for the channel (chan/CMakeLists.txt), chan.c's own option with
 # them: AB_CHAN_CFLAGS as ctest gives them (from the target's properties,
 # whatever the generator), else read from a Makefile build's flags.make.
 if [ -n "${AB_CHAN_CFLAGS:-}" ]; then
     flags=$(echo "$AB_CHAN_CFLAGS" | sed 's/-Werror//')
 else
-    make_vars=$build/CMakeFiles/syncprof_observers.dir/flags.make
+    make_vars=$build/chan/CMakeFiles/syncprof_chan.dir/flags.make
     [ -f "$make_vars" ] || { echo "ab_chan.sh: no $make_vars (set AB_CHAN_CFLAGS)" >&2; exit 1; }
     flags=$(sed -n 's/^C_\(DEFINES\|INCLUDES\|FLAGS\) = //p' "$make_vars" | sed 's/-Werror//' | tr '\n' ' ')
 fi

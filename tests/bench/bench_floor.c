@@ -104,7 +104,7 @@ static bool claim(uint64_t *word, uint64_t *pos)
 }
 
 /* Spins until the slot at pos is free, then fills it; as ring_put in
- * wrappers/chan.c, looking again every 16 pauses when the ring is full. */
+ * chan/chan.c, looking again every 16 pauses when the ring is full. */
 static void bare_put(int64_t v)
 {
     uint64_t pos = __atomic_load_n(&bare.enq, __ATOMIC_RELAXED);

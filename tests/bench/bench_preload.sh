@@ -15,8 +15,8 @@
 # best time is kept, so a noisy neighbour hurts every column alike.
 set -euo pipefail
 build=${1:-build}
-sp="$build/wrappers/syncprof"
-counter="$build/wrappers/preload_progs/counter"
+sp="$build/bin/syncprof"
+counter="$build/bin/preload_progs/counter"
 rounds=${ROUNDS:-5}
 for f in "$sp" "$counter"; do [ -x "$f" ] || { echo "missing $f (build first)" >&2; exit 1; }; done
 command -v pigz >/dev/null || { echo "pigz is not installed" >&2; exit 1; }

@@ -7,7 +7,7 @@
 #
 #   tests/bench/real_programs.sh BUILD [ROUNDS]     (default 5 rounds)
 #
-# BUILD is a build directory (wrappers/syncprof, tests/bench/mc_load,
+# BUILD is a build directory (bin/syncprof, tests/bench/mc_load,
 # tests/bench/leveldb_writers). Programs that are not installed are
 # skipped with a line saying so: pigz, zstd, memcached (apt install pigz
 # zstd memcached libleveldb-dev). The goals (docs/performance.md): pigz
@@ -16,7 +16,7 @@
 set -euo pipefail
 build=$(cd "${1:?usage: real_programs.sh BUILD [ROUNDS]}" && pwd)
 rounds=${2:-5}
-syncprof=$build/wrappers/syncprof
+syncprof=$build/bin/syncprof
 work=$(mktemp -d /tmp/syncprof-real.XXXXXX)
 trap 'rm -rf "$work"; [ -n "${mc_pid:-}" ] && kill "$mc_pid" 2>/dev/null || true' EXIT
 

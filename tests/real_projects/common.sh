@@ -8,8 +8,8 @@ src=$(cd "$2" && pwd)
 go=${3:-go}
 inc=$src/include
 lib=$build                      # libsyncprof.so
-wlib=$build/wrappers            # libsyncprof-interpose.so, libsyncprof-preload.so
-syncprof=$build/wrappers/syncprof
+wlib=$build/bin                # libsyncprof-interpose.so, libsyncprof-preload.so
+syncprof=$build/bin/syncprof
 here=$src/tests/real_projects
 work=$(mktemp -d "${TMPDIR:-/tmp}/syncprof-real.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -56,8 +56,8 @@
 #include <zlib.h>
 
 #include "cli.h"
-#include "cli_table.h"
 #include "profile.pb-c.h"
+#include "summary_table.h"
 
 #define RP_MAX_INPUT (1u << 30)      /* profiles are far smaller; a sanity bound */
 #define RP_MAX_SHOWN_FRAMES 4096     /* frames printed of one stack */

@@ -41,7 +41,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "cli_table.h"
+#include "env.h"
+#include "signal_names.h"
 
 #define PRELOAD_NAME "libsyncprof-preload.so"
 #ifndef SYNCPROF_BIN_TO_LIB

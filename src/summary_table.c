@@ -1,23 +1,18 @@
 /*
- * cli_table.c - the heaviest-stacks table of `syncprof report` and of the
- * interposer's exit summary, durations in pprof's units, signal names and
- * the one signal parser, and creating an output directory (see
- * cli_table.h). Stateless; every output is a fresh malloc'd string or the
- * caller's buffer.
+ * summary_table.c - the heaviest-stacks table of `syncprof report` and of
+ * the interposer's exit summary, durations in pprof's units, and the two
+ * questions the summaries ask of a frame and of a wait (see
+ * summary_table.h). Stateless; every output is a fresh malloc'd string or
+ * the caller's buffer.
  */
-#include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 
-#include "cli_table.h"
+#include "summary_table.h"
 
 /* ---- A growing string ----------------------------------------------------- */
 
@@ -120,112 +115,6 @@ char *sp_table_format(const struct sp_stack_row *rows, size_t n, int64_t total,
         return NULL;
     }
     return b.p;
-}
-
-/* ---- Signals ---------------------------------------------------------- */
-
-const char *sp_signal_refusal(int sig)
-{
-    switch (sig) {
-    case SIGKILL:
-    case SIGSTOP:
-        return "cannot be caught";
-    case SIGILL:
-    case SIGTRAP:
-    case SIGBUS:
-    case SIGFPE:
-    case SIGSEGV:
-    case SIGSYS:
-        return "is a fault signal";
-    default:
-        return NULL;
-    }
-}
-
-/* The number TEXT names, refused or not; -1 when it names none. */
-static int signal_lookup(const char *text)
-{
-    if (isdigit((unsigned char)text[0])) {
-        char *end;
-        long v = strtol(text, &end, 10);
-        return *end != '\0' || v < 0 || v >= NSIG ? -1 : (int)v;
-    }
-    const char *name = strncasecmp(text, "SIG", 3) == 0 ? text + 3 : text;
-    for (int s = 1; s < NSIG; s++) {
-        const char *abbrev = sigabbrev_np(s);
-        if (abbrev && strcasecmp(abbrev, name) == 0)
-            return s;
-    }
-    return -1;
-}
-
-int sp_signal_parse(const char *text, int *refused)
-{
-    if (!text || !*text)
-        return -1;
-    if (strcasecmp(text, "none") == 0 || strcasecmp(text, "off") == 0)
-        return 0;
-    int sig = signal_lookup(text);
-    if (sig > 0 && sp_signal_refusal(sig)) {
-        if (refused)
-            *refused = sig;
-        return -2;
-    }
-    return sig;
-}
-
-char *sp_signal_refused_text(int sig, const char *use, char *buf, size_t len)
-{
-    char name[32];
-    const char *why = sp_signal_refusal(sig);
-    snprintf(buf, len, "%s %s, not usable for %s", sp_signal_name(sig, name, sizeof name),
-             why ? why : "is refused", use);
-    return buf;
-}
-
-const char *sp_signal_name(int sig, char *buf, size_t len)
-{
-    const char *abbrev = sigabbrev_np(sig);
-    if (abbrev)
-        snprintf(buf, len, "SIG%s", abbrev);
-    else
-        snprintf(buf, len, "signal %d", sig);
-    return buf;
-}
-
-/* ---- Directories ------------------------------------------------------ */
-
-/* mkdir, where an existing directory is success. */
-static int mkdir_one(const char *path, mode_t mode)
-{
-    struct stat st;
-    if (mkdir(path, mode) == 0)
-        return 0;
-    int e = errno;
-    if (e != EEXIST)
-        return e;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
-}
-
-int sp_mkdir_p(const char *path, mode_t mode)
-{
-    char p[PATH_MAX];
-    size_t n = strlen(path);
-    if (n == 0)
-        return ENOENT;
-    if (n >= sizeof p)
-        return ENAMETOOLONG;
-    memcpy(p, path, n + 1);
-    for (char *slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
-        if (slash[-1] == '/')
-            continue; /* "a//b" */
-        *slash = '\0';
-        int e = mkdir_one(p, mode);
-        *slash = '/';
-        if (e != 0)
-            return e;
-    }
-    return mkdir_one(p, mode);
 }
 
 bool sp_frame_is_lock_plumbing(const char *name)

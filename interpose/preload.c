@@ -3,10 +3,10 @@
  * pthread functions, surviving the moments before that is done, and
  * writing the profiles (at exit with a summary on stderr, and on a signal).
  *
- * libsyncprof-preload.so = the engine (src/) + wrappers/pthread_wrappers.c
+ * libsyncprof-preload.so = the engine (src/) + pthread/pthread_wrappers.c
  * compiled again with SYNCPROF_PRELOAD + this file. The interposed names
  * (pthread_mutex_lock, ..., sem_timedwait) are linker aliases of the
- * syncprof_ wrappers (--defsym in wrappers/CMakeLists.txt), and the
+ * syncprof_ wrappers (--defsym in interpose/CMakeLists.txt), and the
  * syncprof_ names are local to the library (preload.map). So a call from
  * the program lands directly in the wrapper, whose return address is the
  * program's own call site (the caller frame of every sample), and the one
@@ -74,15 +74,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli_table.h"
 #include "clock.h"
 #include "config.h"
+#include "env.h"
 #include "export.h"
 #include "format_common.h"
 #include "labels.h"
 #include "profile_table.h"
 #include "real.h"
 #include "sampling.h"
+#include "signal_names.h"
+#include "summary_table.h"
 #include "symbolize.h"
 #include "thread_registry.h"
 #include "wait_table.h"

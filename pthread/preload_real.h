@@ -1,6 +1,6 @@
 /*
  * preload_real.h - the real pthread and semaphore functions for the LD_PRELOAD
- * interposer (wrappers/real.h includes this when SYNCPROF_PRELOAD is set).
+ * interposer (pthread/real.h includes this when SYNCPROF_PRELOAD is set).
  *
  * In libsyncprof-preload.so the pthread names belong to the interposer, so
  * REAL(f) is a pointer to the next definition of f in the process, found
