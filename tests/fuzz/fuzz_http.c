@@ -2,7 +2,7 @@
  * fuzz_http.c - libFuzzer target: the live-profile server's request
  * handling through its real socket on 127.0.0.1: the gate (header
  * completeness, the strict checks), libmicrohttpd's parsing behind it, and
- * the routing and parameters of src/http_endpoint.c (compiled into this
+ * the routing and parameters of src/http_*.c (compiled into this
  * program with coverage; the rest of the library is linked as built).
  *
  * Each input is sent as it is on a new connection, whose sending side is
