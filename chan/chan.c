@@ -95,6 +95,7 @@
 #include "config.h"
 #include "export.h"
 #include "futex.h"
+#include "observed_wait.h"
 #include "sampling.h"
 #include "spinlock.h"
 #include "wait_table.h"
@@ -108,11 +109,6 @@ __attribute__((used)) static void (*const link_configuration)(void) = sp_configu
  * out of line since the bias came in: buffered SPSC medians 33.1 against
  * 20.5 ns (10 alternating runs of 3 rounds). */
 #define ALWAYS_INLINE inline __attribute__((always_inline))
-
-/* The wrapper's return address: taken in the public function itself. */
-#define CALLER ((uintptr_t)__builtin_return_address(0))
-/* The leaf frame of a sample: the public function's own entry. */
-#define LEAF(fn) ((void *)(fn))
 
 /* Pause iterations a waiter spins on its state before sleeping, and ring
  * polls a buffered operation makes before it queues: a few microseconds,
@@ -1193,7 +1189,9 @@ static bool sleep_until_done(struct sel *s, const struct timespec *deadline)
     }
 }
 
-struct observed {
+/* What a channel wait is, for the profiler: the object and reason it is
+ * registered with, and the leaf and caller of its block sample. */
+struct wait_desc {
     const void *object;
     enum sp_wait_reason reason;
     void *leaf;
@@ -1235,31 +1233,6 @@ static inline bool spin_until(bool (*done)(const void *), const void *arg)
     return false;
 }
 
-/* A sleep as the profiler sees it: registered in the wait table while it
- * lasts, reported to the block profile when it ends. */
-struct observation {
-    struct sp_waiter w;
-    int64_t start;
-    bool registered;
-};
-
-static void observe_begin(struct observation *ob, const struct observed *o)
-{
-    ob->start = sp_now_ns();
-    ob->registered = !sp_in_profiler();
-    if (ob->registered)
-        sp_wait_begin(&ob->w, o->object, o->reason, ob->start);
-}
-
-static void observe_end(struct observation *ob, const struct observed *o)
-{
-    int64_t end = sp_now_ns();
-    if (ob->registered)
-        sp_wait_end(&ob->w);
-    sp_block_event(o->object, sp_wait_label(o->reason, false), end - ob->start, o->leaf,
-                   o->caller);
-}
-
 static bool sel_done(const void *s)
 {
     return __atomic_load_n(&((const struct sel *)s)->state, __ATOMIC_ACQUIRE) == SEL_DONE;
@@ -1269,14 +1242,17 @@ static bool sel_done(const void *s)
  * Waits for s: spins, then sleeps as a registered, profiled wait. true
  * when done, false when cancelled at the deadline.
  */
-static bool await(struct sel *s, const struct timespec *deadline, const struct observed *o)
+static bool await(struct sel *s, const struct timespec *deadline, const struct wait_desc *d)
 {
     if (spin_until(sel_done, s))
         return true;
-    struct observation ob;
-    observe_begin(&ob, o);
+    if (sp_in_profiler())
+        return sleep_until_done(s, deadline);
+    struct sp_observed o;
+    sp_observe_begin(&o, d->object, d->reason);
+    SP_OBSERVE_REGS(&o, &o.w);
     bool done = sleep_until_done(s, deadline);
-    observe_end(&ob, o);
+    sp_observe_end(&o, true, d->leaf, d->caller);
     return done;
 }
 
@@ -1285,27 +1261,39 @@ static bool slot_done(const void *c)
     return slot_state((syncprof_chan *)(uintptr_t)c) >= SLOT_DONE;
 }
 
+/* Sleeps until the slot is done, from state mine (the owner's waiting
+ * state): announces the sleep (mine + 1), then sleeps on the slot's futex. */
+static void slot_sleep(syncprof_chan *c, uint64_t mine)
+{
+    for (;;) {
+        uint64_t st = slot_state(c);
+        if (st >= SLOT_DONE)
+            return;
+        if (st == mine)
+            __atomic_compare_exchange_n(&c->slot.h.state, &st, mine + 1, false,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+        else if (st == mine + 1)
+            futex_wait_until(slot_futex(c), (uint32_t)st, NULL); /* woken, or it moved */
+        else
+            backoff(); /* CLAIMED: being completed */
+    }
+}
+
 /* The slot's owner waits until it is done: SLOT_DONE or SLOT_DONE_CLOSED. */
-static uint64_t slot_await(syncprof_chan *c, bool send, const struct observed *o)
+static uint64_t slot_await(syncprof_chan *c, bool send, const struct wait_desc *d)
 {
     if (!spin_until(slot_done, c)) {
         int saved = errno;
         uint64_t mine = slot_waiting(send);
-        struct observation ob;
-        observe_begin(&ob, o);
-        for (;;) {
-            uint64_t st = slot_state(c);
-            if (st >= SLOT_DONE)
-                break;
-            if (st == mine)
-                __atomic_compare_exchange_n(&c->slot.h.state, &st, mine + 1, false,
-                                            __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
-            else if (st == mine + 1)
-                futex_wait_until(slot_futex(c), (uint32_t)st, NULL); /* woken, or it moved */
-            else
-                backoff(); /* CLAIMED: being completed */
+        if (sp_in_profiler()) {
+            slot_sleep(c, mine);
+        } else {
+            struct sp_observed o;
+            sp_observe_begin(&o, d->object, d->reason);
+            SP_OBSERVE_REGS(&o, &o.w);
+            slot_sleep(c, mine);
+            sp_observe_end(&o, true, d->leaf, d->caller);
         }
-        observe_end(&ob, o);
         errno = saved;
     }
     return slot_state(c);
@@ -1380,7 +1368,7 @@ static inline int slot_enter(syncprof_chan *c, bool send, void *elem, uint64_t w
  * the result and frees the slot. 0 (*ok set for a receive) or EPIPE for a
  * send that met close. */
 static inline int slot_own(syncprof_chan *c, bool send, void *elem, bool *ok,
-                           const struct observed *o)
+                           const struct wait_desc *o)
 {
     uint64_t st = slot_await(c, send, o);
     size_t n = c->elem_size;
@@ -1403,7 +1391,7 @@ static inline int slot_own(syncprof_chan *c, bool send, void *elem, bool *ok,
  * "The slot"): 0 done (*ok set for a receive), EPIPE when a send met close
  * while it waited, or HANDOFF_SLOW when the locked path must do it.
  */
-static int handoff(syncprof_chan *c, bool send, void *elem, bool *ok, const struct observed *o)
+static int handoff(syncprof_chan *c, bool send, void *elem, bool *ok, const struct wait_desc *o)
 {
     const uint64_t word = word_of(c, send || !value_inline(c) ? elem : NULL);
     switch (slot_enter(c, send, elem, word)) {
@@ -1582,7 +1570,7 @@ static int completed(syncprof_select_case *cases, const struct sel *s)
  * value. Arguments were checked by the caller.
  */
 static int select_run(syncprof_select_case *cases, size_t n, const struct timespec *deadline,
-                      bool nonblock, const struct observed *o)
+                      bool nonblock, const struct wait_desc *o)
 {
     struct select_space sp;
     if (select_space_init(&sp, n) != 0)
@@ -1645,7 +1633,7 @@ SP_PUBLIC int syncprof_select(syncprof_select_case *cases, size_t n,
         }
     }
     int saved = errno;
-    struct observed o = { object, SP_WAIT_SELECT, LEAF(syncprof_select), CALLER };
+    struct wait_desc o = { object, SP_WAIT_SELECT, LEAF(syncprof_select), CALLER };
     int r = select_run(cases, n, deadline, nonblock, &o);
     errno = saved;
     return r;
@@ -1659,7 +1647,7 @@ static int send_slow(syncprof_chan *c, const void *elem, const struct timespec *
 {
     int saved = errno;
     syncprof_select_case cs = { c, SYNCPROF_SELECT_SEND, (void *)(uintptr_t)elem, false };
-    struct observed o = { c, SP_WAIT_CHAN_SEND, leaf, caller };
+    struct wait_desc o = { c, SP_WAIT_CHAN_SEND, leaf, caller };
     int r = select_run(&cs, 1, deadline, nonblock, &o);
     errno = saved;
     if (r < 0)
@@ -1673,7 +1661,7 @@ static int recv_slow(syncprof_chan *c, void *out, bool *ok, const struct timespe
 {
     int saved = errno;
     syncprof_select_case cs = { c, SYNCPROF_SELECT_RECV, out, false };
-    struct observed o = { c, SP_WAIT_CHAN_RECEIVE, leaf, caller };
+    struct wait_desc o = { c, SP_WAIT_CHAN_RECEIVE, leaf, caller };
     int r = select_run(&cs, 1, deadline, nonblock, &o);
     errno = saved;
     if (r < 0)
@@ -1767,7 +1755,7 @@ SP_PUBLIC int syncprof_chan_send(syncprof_chan *c, const void *elem)
         if (r != EAGAIN)
             return r;
     } else {
-        struct observed o = { c, SP_WAIT_CHAN_SEND, LEAF(syncprof_chan_send), CALLER };
+        struct wait_desc o = { c, SP_WAIT_CHAN_SEND, LEAF(syncprof_chan_send), CALLER };
         int r = handoff(c, true, (void *)(uintptr_t)elem, NULL, &o);
         if (r != HANDOFF_SLOW)
             return r;
@@ -1804,7 +1792,7 @@ SP_PUBLIC int syncprof_chan_recv(syncprof_chan *c, void *out, bool *ok)
     if (c->cap && recv_fast(c, out, ok, true) == 0)
         return 0;
     if (!c->cap) {
-        struct observed o = { c, SP_WAIT_CHAN_RECEIVE, LEAF(syncprof_chan_recv), CALLER };
+        struct wait_desc o = { c, SP_WAIT_CHAN_RECEIVE, LEAF(syncprof_chan_recv), CALLER };
         if (handoff(c, false, out, ok, &o) == 0)
             return 0;
     }

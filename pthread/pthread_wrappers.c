@@ -1,6 +1,6 @@
 /*
- * pthread_wrappers.c - where waits are observed: the syncprof_ twin of every
- * profiled pthread and semaphore call.
+ * pthread_wrappers.c - the syncprof_ twin of every profiled pthread and
+ * semaphore call; its waits are observed through src/observed_wait.h.
  *
  * Each wrapper first tries the operation without blocking (trylock,
  * tryrdlock, tryjoin, sem_trywait). Only when that says it would block does
@@ -29,9 +29,10 @@
 #include "clock.h"
 #include "config.h"
 #include "export.h"
-#include "sampling.h"
 #include "lock_track.h"
+#include "observed_wait.h"
 #include "real.h"
+#include "sampling.h"
 #include "wait_table.h"
 
 /* Links the environment's configuration into every program that uses a
@@ -39,73 +40,7 @@
  * config.o only if something refers to it. */
 __attribute__((used)) static void (*const link_configuration)(void) = sp_configure_from_environment;
 
-/* The wrapper's return address: taken in the public function itself. */
-#define CALLER ((uintptr_t)__builtin_return_address(0))
-/* The leaf frame of a sample: the public wrapper's own entry. */
-#define LEAF(fn) ((void *)(fn))
-
-/* ---- Observing one wait ------------------------------------------------- */
-
-/*
- * An observed wait: the thread's record in the wait table, which lives in
- * the wrapper's frame, and the caller's cancellation state.
- *
- * Cancellation (POSIX 2.9.5) must neither be added nor lost, and a record
- * must never outlive its frame. So the wrapper's own work runs with
- * cancellation disabled, and only the real call runs in the caller's
- * state, inside a cleanup handler that unregisters the record if the call
- * is cancelled: at a cancellation point (cond_wait, join, sem_wait...) or,
- * with asynchronous cancellation, anywhere in it. Disabling and restoring
- * is an atomic on the thread's own descriptor, paid only by waits.
- */
-struct observed {
-    struct sp_waiter w;
-    int cancel_state;        /* the caller's, restored for the real call and at the end */
-    struct sp_wait_regs regs; /* saved just before the real call, for thread dumps */
-};
-
-static void observe_begin(struct observed *o, const void *object, enum sp_wait_reason why)
-{
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &o->cancel_state);
-    sp_wait_begin(&o->w, object, why, sp_now_ns());
-}
-
-/* The wait is over; if it ended in the way that counts (acquired, woken or
- * timed out), it goes to the block profile. */
-static void observe_end(struct observed *o, bool counts, void *leaf, uintptr_t caller)
-{
-    int64_t end = sp_now_ns();
-    sp_wait_end(&o->w);
-    if (counts)
-        sp_block_event(o->w.object, sp_wait_label(o->w.reason, o->w.timed), end - o->w.start_ns,
-                       leaf, caller);
-    pthread_setcancelstate(o->cancel_state, NULL);
-}
-
-/* Cleanup handler: the real call was cancelled, the frame is going away. */
-static void observe_cancelled(void *arg)
-{
-    struct observed *o = arg;
-    sp_wait_end(&o->w);
-}
-
-/*
- * Runs statement (the real call) in the caller's cancellation state, with
- * handler(o) to run if it is cancelled, after saving this frame's
- * registers for thread dumps and publishing them in record. Both macros of
- * pthread.h must sit in one block, and the registers must be those of the
- * wrapper's own frame, hence a macro here too.
- */
-#define SP_CANCELLABLE(o, record, handler, statement)          \
-    do {                                                       \
-        pthread_cleanup_push(handler, (o));                    \
-        SP_SAVE_REGS(&(o)->regs);                              \
-        sp_wait_publish_regs((record), &(o)->regs);            \
-        pthread_setcancelstate((o)->cancel_state, NULL);       \
-        statement;                                             \
-        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);  \
-        pthread_cleanup_pop(0);                                \
-    } while (0)
+/* ---- The unlocker's side of a wait ------------------------------------- */
 
 /*
  * object is about to be released: the waiting its hold caused so far, in
@@ -178,16 +113,16 @@ static int mutex_lock_slow(pthread_mutex_t *m, enum deadline how, clockid_t cloc
 {
     if (sp_in_profiler())
         return mutex_lock_real(m, how, clock, abstime);
-    struct observed o;
+    struct sp_observed o;
     int r;
     /* Marked before registering: once the registration is visible, an
      * unlock is sure to take the path that charges it. */
     mark_waiting(m);
-    observe_begin(&o, m, SP_WAIT_MUTEX);
+    sp_observe_begin_cancellable(&o, m, SP_WAIT_MUTEX);
     if (how != NO_DEADLINE)
         sp_wait_set_deadline(&o.w);
-    SP_CANCELLABLE(&o, &o.w, observe_cancelled, r = mutex_lock_real(m, how, clock, abstime));
-    observe_end(&o, r == 0 || r == EOWNERDEAD || r == ETIMEDOUT, leaf, caller);
+    SP_OBSERVE_CANCELLABLE(&o, &o.w, sp_observe_cancelled, r = mutex_lock_real(m, how, clock, abstime));
+    sp_observe_end_cancellable(&o, r == 0 || r == EOWNERDEAD || r == ETIMEDOUT, leaf, caller);
     return r;
 }
 
@@ -291,13 +226,13 @@ static int rwlock_wait(pthread_rwlock_t *rw, bool write, const struct timespec *
 {
     if (sp_in_profiler())
         return rwlock_real(rw, write, abstime);
-    struct observed o;
+    struct sp_observed o;
     int r;
-    observe_begin(&o, rw, write ? SP_WAIT_RWLOCK_WRITE : SP_WAIT_RWLOCK_READ);
+    sp_observe_begin_cancellable(&o, rw, write ? SP_WAIT_RWLOCK_WRITE : SP_WAIT_RWLOCK_READ);
     if (abstime)
         sp_wait_set_deadline(&o.w);
-    SP_CANCELLABLE(&o, &o.w, observe_cancelled, r = rwlock_real(rw, write, abstime));
-    observe_end(&o, r == 0 || r == ETIMEDOUT, leaf, caller);
+    SP_OBSERVE_CANCELLABLE(&o, &o.w, sp_observe_cancelled, r = rwlock_real(rw, write, abstime));
+    sp_observe_end_cancellable(&o, r == 0 || r == ETIMEDOUT, leaf, caller);
     return r;
 }
 
@@ -393,11 +328,11 @@ static int cond_wait_real(pthread_cond_t *c, pthread_mutex_t *m, enum deadline h
 }
 
 /* A condition wait's records: on the condition and, as its re-acquirer, on
- * the mutex (wait_table.h). */
+ * the mutex (wait_table.h); the registers are published with the
+ * re-acquirer, the record a thread dump describes. */
 struct observed_cond {
-    struct sp_waiter on_cond, on_mutex;
-    int cancel_state;    /* as in struct observed */
-    struct sp_wait_regs regs;
+    struct sp_observed on_cond; /* first: the cleanup handler's argument */
+    struct sp_waiter on_mutex;
     pthread_mutex_t *m;
     bool tracking;       /* lock tracking was on when the wait began */
 };
@@ -408,7 +343,7 @@ static void cond_wait_cancelled(void *arg)
 {
     struct observed_cond *o = arg;
     sp_wait_end(&o->on_mutex);
-    sp_wait_end(&o->on_cond);
+    sp_wait_end(&o->on_cond.w);
     if (o->tracking)
         sp_track_acquired(o->m, SP_WAIT_MUTEX, false);
 }
@@ -429,28 +364,23 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
         return cond_wait_real(c, m, how, clock, abstime);
     struct observed_cond o = { .m = m };
     int r;
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &o.cancel_state);
-    int64_t start = sp_now_ns();
-    sp_wait_begin_cond(&o.on_cond, &o.on_mutex, c, m, start);
+    sp_observe_begin_cond_cancellable(&o.on_cond, &o.on_mutex, c, m);
     if (how != NO_DEADLINE)
-        sp_wait_set_deadline(&o.on_cond);
+        sp_wait_set_deadline(&o.on_cond.w);
     int64_t released = observe_release(m);
     o.tracking = sp_tracking();
     if (o.tracking)
         sp_track_released(m);
 
-    SP_CANCELLABLE(&o, &o.on_mutex, cond_wait_cancelled, r = cond_wait_real(c, m, how, clock, abstime));
+    SP_OBSERVE_CANCELLABLE(&o.on_cond, &o.on_mutex, cond_wait_cancelled,
+                           r = cond_wait_real(c, m, how, clock, abstime));
 
-    int64_t end = sp_now_ns();
     sp_wait_end(&o.on_mutex);
-    sp_wait_end(&o.on_cond);
+    sp_observe_end(&o.on_cond, r == 0 || r == ETIMEDOUT, leaf, caller);
     if (o.tracking && (r == 0 || r == ETIMEDOUT || r == EOWNERDEAD))
         sp_track_acquired(m, SP_WAIT_MUTEX, false); /* re-acquired by the real wait */
     observe_released(m, released, leaf, caller);
-    if (r == 0 || r == ETIMEDOUT)
-        sp_block_event(c, sp_wait_label(SP_WAIT_COND, how != NO_DEADLINE), end - start, leaf,
-                       caller);
-    pthread_setcancelstate(o.cancel_state, NULL);
+    pthread_setcancelstate(o.on_cond.cancel_state, NULL);
     return r;
 }
 
@@ -497,10 +427,10 @@ SP_PUBLIC int syncprof_join(pthread_t t, void **retval)
     int r = REAL(pthread_tryjoin_np)(t, retval);
     if (r != EBUSY || sp_in_profiler())
         return r == EBUSY ? REAL(pthread_join)(t, retval) : r;
-    struct observed o;
-    observe_begin(&o, (const void *)t, SP_WAIT_JOIN);
-    SP_CANCELLABLE(&o, &o.w, observe_cancelled, r = REAL(pthread_join)(t, retval));
-    observe_end(&o, r == 0, LEAF(syncprof_join), CALLER);
+    struct sp_observed o;
+    sp_observe_begin_cancellable(&o, (const void *)t, SP_WAIT_JOIN);
+    SP_OBSERVE_CANCELLABLE(&o, &o.w, sp_observe_cancelled, r = REAL(pthread_join)(t, retval));
+    sp_observe_end_cancellable(&o, r == 0, LEAF(syncprof_join), CALLER);
     return r;
 }
 
@@ -512,11 +442,11 @@ SP_PUBLIC int syncprof_barrier_wait(pthread_barrier_t *b)
         return EINVAL;
     if (sp_in_profiler())
         return REAL(pthread_barrier_wait)(b);
-    struct observed o;
+    struct sp_observed o;
     int r;
-    observe_begin(&o, b, SP_WAIT_BARRIER);
-    SP_CANCELLABLE(&o, &o.w, observe_cancelled, r = REAL(pthread_barrier_wait)(b));
-    observe_end(&o, r == 0 || r == PTHREAD_BARRIER_SERIAL_THREAD, LEAF(syncprof_barrier_wait),
+    sp_observe_begin_cancellable(&o, b, SP_WAIT_BARRIER);
+    SP_OBSERVE_CANCELLABLE(&o, &o.w, sp_observe_cancelled, r = REAL(pthread_barrier_wait)(b));
+    sp_observe_end_cancellable(&o, r == 0 || r == PTHREAD_BARRIER_SERIAL_THREAD, LEAF(syncprof_barrier_wait),
                 CALLER);
     return r;
 }
@@ -530,14 +460,14 @@ static int sem_wait_slow(sem_t *s, const struct timespec *abstime, int saved_err
         errno = saved_errno;
         return abstime ? REAL(sem_timedwait)(s, abstime) : REAL(sem_wait)(s);
     }
-    struct observed o;
+    struct sp_observed o;
     int r, e;
-    observe_begin(&o, s, SP_WAIT_SEMAPHORE);
+    sp_observe_begin_cancellable(&o, s, SP_WAIT_SEMAPHORE);
     if (abstime)
         sp_wait_set_deadline(&o.w);
-    SP_CANCELLABLE(&o, &o.w, observe_cancelled, errno = saved_errno;
+    SP_OBSERVE_CANCELLABLE(&o, &o.w, sp_observe_cancelled, errno = saved_errno;
                    r = abstime ? REAL(sem_timedwait)(s, abstime) : REAL(sem_wait)(s); e = errno);
-    observe_end(&o, r == 0 || e == ETIMEDOUT, leaf, caller);
+    sp_observe_end_cancellable(&o, r == 0 || e == ETIMEDOUT, leaf, caller);
     errno = e;
     return r;
 }

@@ -10,17 +10,23 @@
  *   - without it, a full dump does interrupt such a thread (the
  *     documented EINTR), so the setting is what keeps it asleep;
  *   - the threads profile (goroutine?debug=1) never interrupts a
- *     sleeping thread.
+ *     sleeping thread;
+ *   - a thread asleep in a channel operation (the slot of an unbuffered
+ *     channel, the queue of a buffered one) is shown with its stack even
+ *     when dumps may not interrupt sleepers: the stack comes from the
+ *     registers its wait saved.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <syncprof/chan.h>
 #include <syncprof/http.h>
 #include <syncprof/pthread.h>
 
@@ -168,4 +174,65 @@ Test(dump_interrupt, the_threads_profile_never_interrupts_a_sleeping_thread, .ti
     dumps_during_sleep(&s, 300, 50, false);
     cr_expect_eq(s.result, 0, "nanosleep returned -1 (errno %d) through 50 profiles", s.err);
     cr_expect_geq(s.slept_ns, 300000000);
+}
+
+/* Thread body: one receive on the channel arg, which blocks until the test
+ * sends. */
+static void *chan_receiver(void *arg)
+{
+    int v;
+    bool ok;
+    syncprof_chan_recv(arg, &v, &ok);
+    return NULL;
+}
+
+/* The full dump, read back from a temporary file. */
+static char *full_dump(void)
+{
+    FILE *f = tmpfile();
+    cr_assert(f);
+    cr_assert_eq(syncprof_dump_threads(fileno(f)), 0);
+    long n = ftell(f);
+    if (n <= 0) {
+        fseek(f, 0, SEEK_END);
+        n = ftell(f);
+    }
+    char *text = calloc(1, (size_t)n + 1);
+    rewind(f);
+    cr_assert_eq(fread(text, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    return text;
+}
+
+Test(dump_interrupt, a_sleeping_channel_waiter_is_dumped_from_its_saved_registers, .timeout = 60)
+{
+    syncprof_chan *unbuffered = syncprof_chan_make(sizeof(int), 0);
+    syncprof_chan *buffered = syncprof_chan_make(sizeof(int), 4);
+    pthread_t t[2];
+    pthread_create(&t[0], NULL, chan_receiver, unbuffered);
+    pthread_create(&t[1], NULL, chan_receiver, buffered);
+    tp_wait_until_blocked(unbuffered);
+    tp_wait_until_blocked(buffered);
+    tp_sleep_ns(50000000); /* past the spin, asleep on the futex */
+
+    sp_threads_set_interrupt(false);
+    char *dump = full_dump();
+    sp_threads_set_interrupt(true);
+    int shown = 0;
+    for (const char *at = dump; (at = strstr(at, "[chan receive, ")); at++) {
+        const char *end = strstr(at, "\n\n");
+        const char *frame = strstr(at, "chan_receiver");
+        cr_expect(frame && (!end || frame < end), "a channel waiter without its stack:\n%s", dump);
+        shown++;
+    }
+    cr_expect_eq(shown, 2, "%d of 2 channel waiters shown:\n%s", shown, dump);
+    free(dump);
+
+    int v = 1;
+    syncprof_chan_send(unbuffered, &v);
+    syncprof_chan_send(buffered, &v);
+    pthread_join(t[0], NULL);
+    pthread_join(t[1], NULL);
+    syncprof_chan_free(unbuffered);
+    syncprof_chan_free(buffered);
 }
