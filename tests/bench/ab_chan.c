@@ -1,12 +1,12 @@
 /*
- * ab_chan.c - two builds of chan/chan.c in one process, rounds
+ * ab_chan.c - two builds of the channel (chan/) in one process, rounds
  * alternating (A B, B A, A B, ...), for tests/bench/ab_chan.sh.
  *
  * Runs apart in time land in different spells of a shared machine (its
  * cross-core latency changes by 30% for minutes: docs/dev/channel-tuning.md), so
  * two builds timed in separate processes can differ by more than any
  * change between them. Here each round of A has a round of B beside it.
- * ab_chan.sh compiles the two files with their public functions renamed
+ * ab_chan.sh compiles the two folders with their public functions renamed
  * A_chan_* and B_chan_*.
  *
  * Usage: ab_chan [rounds, default 12] [messages, default 500000]
