@@ -101,6 +101,10 @@ extern int __pthread_mutex_lock(pthread_mutex_t *m) __attribute__((weak));
 extern int __pthread_mutex_trylock(pthread_mutex_t *m) __attribute__((weak));
 extern int __pthread_mutex_unlock(pthread_mutex_t *m) __attribute__((weak));
 extern int __pthread_mutex_destroy(pthread_mutex_t *m) __attribute__((weak));
+extern int __pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)
+    __attribute__((weak));
+extern int __pthread_rwlock_init(pthread_rwlock_t *rw, const pthread_rwlockattr_t *a)
+    __attribute__((weak));
 extern int __pthread_rwlock_destroy(pthread_rwlock_t *rw) __attribute__((weak));
 extern int __pthread_rwlock_rdlock(pthread_rwlock_t *rw) __attribute__((weak));
 extern int __pthread_rwlock_wrlock(pthread_rwlock_t *rw) __attribute__((weak));
@@ -163,6 +167,14 @@ static int fallback_pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t c, con
     return poll_until(try_mutex, m, c, t);
 }
 static int fallback_pthread_mutex_destroy(pthread_mutex_t *m) { return __pthread_mutex_destroy(m); }
+static int fallback_pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)
+{
+    return __pthread_mutex_init(m, a);
+}
+static int fallback_pthread_rwlock_init(pthread_rwlock_t *rw, const pthread_rwlockattr_t *a)
+{
+    return __pthread_rwlock_init(rw, a);
+}
 static int fallback_pthread_rwlock_destroy(pthread_rwlock_t *rw) { return __pthread_rwlock_destroy(rw); }
 static int fallback_pthread_rwlock_rdlock(pthread_rwlock_t *rw) { return __pthread_rwlock_rdlock(rw); }
 static int fallback_pthread_rwlock_wrlock(pthread_rwlock_t *rw) { return __pthread_rwlock_wrlock(rw); }
@@ -194,6 +206,11 @@ SP_FALLBACK_LOOKUP(pthread_cond_timedwait,
 SP_FALLBACK_LOOKUP(pthread_cond_clockwait,
                    (pthread_cond_t *c, pthread_mutex_t *m, clockid_t k, const struct timespec *t),
                    (c, m, k, t), NULL, 0)
+/* A condition variable with the default attributes is all zeros
+ * (PTHREAD_COND_INITIALIZER); destroying one has nothing to free. */
+SP_FALLBACK_LOOKUP(pthread_cond_init, (pthread_cond_t *c, const pthread_condattr_t *a), (c, a),
+                   "GLIBC_2.3.2", (a ? EAGAIN : (memset(c, 0, sizeof *c), 0)))
+SP_FALLBACK_LOOKUP(pthread_cond_destroy, (pthread_cond_t *c), (c), "GLIBC_2.3.2", 0)
 SP_FALLBACK_LOOKUP(pthread_cond_signal, (pthread_cond_t *c), (c), "GLIBC_2.3.2", 0)
 SP_FALLBACK_LOOKUP(pthread_cond_broadcast, (pthread_cond_t *c), (c), "GLIBC_2.3.2", 0)
 SP_FALLBACK_LOOKUP(pthread_join, (pthread_t t, void **ret), (t, ret), NULL, EDEADLK)

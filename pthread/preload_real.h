@@ -45,8 +45,15 @@
       NULL)                                                                             \
     X(pthread_mutex_clocklock,                                                          \
       (pthread_mutex_t *m, clockid_t c, const struct timespec *t), (m, c, t), NULL)     \
+    X(pthread_mutex_init, (pthread_mutex_t *m, const pthread_mutexattr_t *a), (m, a),   \
+      NULL)                                                                             \
     X(pthread_mutex_destroy, (pthread_mutex_t *m), (m), NULL)                           \
+    X(pthread_rwlock_init, (pthread_rwlock_t *rw, const pthread_rwlockattr_t *a),       \
+      (rw, a), NULL)                                                                    \
     X(pthread_rwlock_destroy, (pthread_rwlock_t *rw), (rw), NULL)                       \
+    X(pthread_cond_init, (pthread_cond_t *c, const pthread_condattr_t *a), (c, a),      \
+      "GLIBC_2.3.2")                                                                    \
+    X(pthread_cond_destroy, (pthread_cond_t *c), (c), "GLIBC_2.3.2")                    \
     X(pthread_rwlock_rdlock, (pthread_rwlock_t *rw), (rw), NULL)                        \
     X(pthread_rwlock_wrlock, (pthread_rwlock_t *rw), (rw), NULL)                        \
     X(pthread_rwlock_tryrdlock, (pthread_rwlock_t *rw), (rw), NULL)                     \

@@ -29,6 +29,7 @@
 #include "clock.h"
 #include "config.h"
 #include "export.h"
+#include "lock_identity.h"
 #include "lock_track.h"
 #include "observed_wait.h"
 #include "real.h"
@@ -507,15 +508,53 @@ SP_PUBLIC int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime)
     return sem_acquire(s, true, abstime, LEAF(syncprof_sem_timedwait), CALLER);
 }
 
-/* ---- Destroying (lock-order checking forgets the lock) -------------------- */
+/* ---- Birth and death (lock identity; lock-order checking forgets) -------- */
+
+/* The call site of each init is the lock's birth site (lock_identity.h).
+ * The profiler's own locks (libunwind's, libdw's) get none. */
+static void born(const void *object, int r, uintptr_t caller)
+{
+    if (r == 0 && !sp_in_profiler())
+        sp_lock_born(object, caller);
+}
+
+SP_PUBLIC int syncprof_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr)
+{
+    if (!m)
+        return EINVAL;
+    int r = REAL(pthread_mutex_init)(m, attr);
+    born(m, r, CALLER);
+    return r;
+}
+
+SP_PUBLIC int syncprof_rwlock_init(pthread_rwlock_t *rw, const pthread_rwlockattr_t *attr)
+{
+    if (!rw)
+        return EINVAL;
+    int r = REAL(pthread_rwlock_init)(rw, attr);
+    born(rw, r, CALLER);
+    return r;
+}
+
+SP_PUBLIC int syncprof_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr)
+{
+    if (!c)
+        return EINVAL;
+    int r = REAL(pthread_cond_init)(c, attr);
+    born(c, r, CALLER);
+    return r;
+}
 
 SP_PUBLIC int syncprof_mutex_destroy(pthread_mutex_t *m)
 {
     if (!m)
         return EINVAL;
     int r = REAL(pthread_mutex_destroy)(m);
-    if (r == 0 && sp_tracking())
-        sp_track_destroyed(m);
+    if (r == 0) {
+        sp_lock_gone(m);
+        if (sp_tracking())
+            sp_track_destroyed(m);
+    }
     return r;
 }
 
@@ -524,7 +563,20 @@ SP_PUBLIC int syncprof_rwlock_destroy(pthread_rwlock_t *rw)
     if (!rw)
         return EINVAL;
     int r = REAL(pthread_rwlock_destroy)(rw);
-    if (r == 0 && sp_tracking())
-        sp_track_destroyed(rw);
+    if (r == 0) {
+        sp_lock_gone(rw);
+        if (sp_tracking())
+            sp_track_destroyed(rw);
+    }
+    return r;
+}
+
+SP_PUBLIC int syncprof_cond_destroy(pthread_cond_t *c)
+{
+    if (!c)
+        return EINVAL;
+    int r = REAL(pthread_cond_destroy)(c);
+    if (r == 0)
+        sp_lock_gone(c);
     return r;
 }

@@ -11,13 +11,15 @@
  * Location without Lines, which pprof shows by address and may symbolize
  * later from the binary. One Function per distinct (name, file). A record's
  * label set (labels.h) becomes the sample's Labels {key, str}, in the
- * set's key order, so `go tool pprof -tagfocus` filters by them.
+ * set's key order, so `go tool pprof -tagfocus` filters by them; a lock's
+ * birth site (lock_site=<address>) is written named, as lock=<site>.
  *
  * Memory: every message lives in one arena freed at the end, sized up front
  * from the view (strings, functions and lines are all bounded by the frame
  * count), so there is a single cleanup path.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -25,6 +27,7 @@
 #include "format.h"
 #include "format_common.h"
 #include "labels.h"
+#include "lock_identity.h"
 #include "profile.pb-c.h"
 
 typedef Perftools__Profiles__Profile sp_pb_profile;
@@ -173,13 +176,13 @@ static size_t sp_view_labels(const struct sp_profile_view *v)
     return n;
 }
 
-/* Sizes the string and function tables. Strings: 5 fixed ones, a path and
+/* Sizes the string and function tables. Strings: 5 fixed ones, a comment, a path and
  * a build id per mapping, a name and a file per frame, a key and a value
  * per label; functions: one per frame at most. Returns false on ENOMEM. */
 static bool sp_builder_tables(struct sp_builder *b, size_t nmaps)
 {
     struct sp_arena *a = &b->arena;
-    size_t nstr = 1 + 4 + 2 * nmaps + 2 * b->tab->nframes + 2 * sp_view_labels(b->view);
+    size_t nstr = 1 + 4 + 1 + 2 * nmaps + 2 * b->tab->nframes + 2 * sp_view_labels(b->view);
     size_t nfn = b->tab->nframes;
 
     b->str_cap = nstr;
@@ -231,6 +234,17 @@ static void sp_build_header(struct sp_builder *b)
     p->period = 1;
     p->time_nanos = b->view->time_nanos;
     p->duration_nanos = b->view->duration_nanos;
+
+    /* Locks whose samples carry no birth site are counted, and said. */
+    uint64_t dropped = b->view->count_only ? 0 : sp_lock_ids_dropped();
+    char *text = dropped ? sp_arena_calloc(&b->arena, 1, 128) : NULL;
+    p->comment = text ? sp_arena_calloc(&b->arena, 1, sizeof(*p->comment)) : NULL;
+    if (p->comment) {
+        snprintf(text, 128, "syncprof: %llu locks without a birth site (the table of %d was full)",
+                 (unsigned long long)dropped, SP_LOCK_IDS);
+        p->comment[0] = sp_intern(b, text);
+        p->n_comment = 1;
+    }
 }
 
 /* ---- Mappings ----------------------------------------------------------- */
@@ -336,9 +350,17 @@ static void sp_fill_labels(struct sp_builder *b, sp_pb_sample *s, const struct s
     if (ls == NULL || ptrs == NULL)
         return;
     for (int i = 0; i < set->n; i++) {
+        const char *key = set->labels[i].key, *value = set->labels[i].value;
+        char *text;
+        /* A birth site is written as the lock label, named (lock_identity.h). */
+        if (strcmp(key, SP_LOCK_SITE_KEY) == 0 && (text = sp_arena_calloc(&b->arena, 1, 256)) &&
+            sp_lock_site_text(b->sym, value, text, 256)) {
+            key = "lock";
+            value = text;
+        }
         perftools__profiles__label__init(&ls[i]);
-        ls[i].key = sp_intern(b, set->labels[i].key);
-        ls[i].str = sp_intern(b, set->labels[i].value);
+        ls[i].key = sp_intern(b, key);
+        ls[i].str = sp_intern(b, value);
         ptrs[i] = &ls[i];
     }
     s->label = ptrs;

@@ -21,6 +21,7 @@
 
 #include "export.h"
 #include "labels.h"
+#include "lock_identity.h"
 #include "object_names.h"
 #include "profile_table.h"
 #include "spinlock.h"
@@ -167,10 +168,12 @@ const struct sp_label_set *sp_label_set_intern(const struct sp_label *labels, in
     return intern_normalized(ls, k);
 }
 
-const struct sp_label_set *sp_labels_for_sample(const void *object, const char *wait)
+const struct sp_label_set *sp_labels_for_sample(const void *object, const char *wait,
+                                                uintptr_t use_site)
 {
     struct sp_label ls[SP_LABEL_SET_MAX];
     char name[SP_NAME_MAX];
+    char token[SP_LOCK_TOKEN_MAX];
     int n = 0, d = depth;
 
     for (int i = 0; i < d; i++)
@@ -180,6 +183,11 @@ const struct sp_label_set *sp_labels_for_sample(const void *object, const char *
         sp_label_copy(lock.key, "lock");
         sp_label_copy(lock.value, name);
         set_put(ls, &n, &lock);
+    } else if (sp_lock_token(object, use_site, token)) {
+        struct sp_label site;
+        sp_label_copy(site.key, SP_LOCK_SITE_KEY);
+        sp_label_copy(site.value, token);
+        set_put(ls, &n, &site);
     }
     if (wait) {
         struct sp_label kind;

@@ -17,6 +17,7 @@
 #define SP_LABELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define SP_LABELS_MAX_DEPTH 16 /* labels pushed per thread */
 #define SP_LABEL_MAX 64        /* bytes of a key or a value, NUL included */
@@ -40,11 +41,14 @@ struct sp_label_set {
 
 /*
  * The set a sample taken now by the calling thread on object carries: the
- * thread's labels, lock=<name> when object has a name, and wait=<wait>
- * when wait is not NULL (block samples: the kind of wait). NULL when that
- * set is empty. Cannot fail: when the table is full, the overflow set.
+ * thread's labels, lock=<name> when object has a name, else
+ * lock_site=<token> when it has a birth site (lock_identity.h; a lock not
+ * yet known is born at use_site unless that is 0), and wait=<wait> when
+ * wait is not NULL (block samples: the kind of wait). NULL when that set
+ * is empty. Cannot fail: when the table is full, the overflow set.
  */
-const struct sp_label_set *sp_labels_for_sample(const void *object, const char *wait);
+const struct sp_label_set *sp_labels_for_sample(const void *object, const char *wait,
+                                                uintptr_t use_site);
 
 /*
  * The interned set of labels[0..n) (any order; for a repeated key the last

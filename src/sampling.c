@@ -6,8 +6,9 @@
  * Settings are two atomics read with relaxed loads: a change becomes visible
  * to other threads soon, and each event uses the value it read once.
  *
- * Labels: a kept sample carries the recording thread's labels and, when
- * the object has a name, lock=<name> (labels.h); looking them up takes
+ * Labels: a kept sample carries the recording thread's labels and the
+ * lock's identity: lock=<name> when it has a name, else its birth site
+ * (labels.h, lock_identity.h); looking them up takes
  * spinlocks only, inside the "in profiler" section like the stack capture.
  *
  * Locking: none here. sp_profile_add takes the table's own spinlock. The
@@ -18,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -123,6 +125,7 @@ struct record_job {
     enum sp_profile_kind kind;
     const void *object;
     const char *wait; /* the "wait" label, NULL for none */
+    uintptr_t birth;  /* where a lock not yet known is born (lock_identity.h), or 0 */
     void *leaf;
     uintptr_t caller;
     double count;
@@ -134,7 +137,7 @@ static void record_here(void *arg)
     struct record_job *j = arg;
     uintptr_t pcs[SP_MAX_FRAMES];
     int n = sp_stack_capture(pcs, j->leaf, j->caller);
-    sp_profile_add(j->kind, pcs, n, sp_labels_for_sample(j->object, j->wait), j->count, j->delay);
+    sp_profile_add(j->kind, pcs, n, sp_labels_for_sample(j->object, j->wait, j->birth), j->count, j->delay);
 }
 
 /*
@@ -154,6 +157,15 @@ static void record(const struct record_job *job)
     sp_leave_profiler();
 }
 
+/* A wait on a mutex, rwlock or condition variable (sp_wait_label's
+ * words): its object gets a birth site (lock_identity.h); a join, a
+ * semaphore, a barrier or a channel does not. */
+static bool is_lock_wait(const char *wait)
+{
+    return wait && (strncmp(wait, "mutex", 5) == 0 || strncmp(wait, "rwlock", 6) == 0 ||
+                    strncmp(wait, "cond", 4) == 0);
+}
+
 void sp_block_event(const void *object, const char *wait, int64_t d, void *leaf,
                     uintptr_t caller)
 {
@@ -164,7 +176,8 @@ void sp_block_event(const void *object, const char *wait, int64_t d, void *leaf,
         d = 1; /* as Go: every kept event has a positive length */
     if (!sp_block_sampled(d, rate, rate > 1 ? sp_rand64() : 0))
         return;
-    struct record_job job = { SP_PROFILE_BLOCK, object, wait, leaf, caller, 0, 0 };
+    struct record_job job = { SP_PROFILE_BLOCK, object, wait, is_lock_wait(wait) ? caller : 0,
+                              leaf, caller, 0, 0 };
     sp_block_scale(d, rate, &job.count, &job.delay);
     record(&job);
 }
@@ -184,8 +197,8 @@ void sp_mutex_event(const void *object, int64_t d, void *leaf, uintptr_t caller)
     if (fraction > 1 && sp_rand64() % (uint64_t)fraction != 0)
         return;
 
-    struct record_job job = { SP_PROFILE_MUTEX, object, NULL, leaf, caller, (double)fraction,
-                              (int64_t)fraction * d };
+    struct record_job job = { SP_PROFILE_MUTEX, object, NULL, caller, leaf, caller,
+                              (double)fraction, (int64_t)fraction * d };
     record(&job);
 }
 

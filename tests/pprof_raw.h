@@ -145,18 +145,41 @@ static inline bool rp_has_function(const struct rp_profile *p, const struct rp_s
     return false;
 }
 
-/*
- * Sums the samples whose stack has fn (NULL: any) and whose labels are
- * exactly labels (NULL: any; "": none). Returns how many matched.
- */
-static inline size_t rp_sum(const struct rp_profile *p, const char *fn, const char *labels,
-                            long long *count, long long *delay)
+/* labels without a lock label that is a birth site ("lock:[file.c:12 f]",
+ * lock_identity.h), into out (512 bytes): what a test that is not about
+ * lock identity compares. */
+static inline const char *rp_labels_no_site(const char *labels, char out[512])
+{
+    const char *at = strstr(labels, "lock:[");
+    const char *end = at ? strchr(at, ']') : NULL;
+    const char *colon = at ? strchr(at, ':') : NULL;
+    colon = colon ? strchr(colon + 1, ':') : NULL; /* file:line */
+    if (!end || !colon || colon > end) {
+        snprintf(out, 512, "%s", labels);
+        return out;
+    }
+    end++;
+    while (*end == ' ')
+        end++;
+    snprintf(out, 512, "%.*s%s", (int)(at - labels), labels, end);
+    size_t n = strlen(out);
+    while (n > 0 && out[n - 1] == ' ')
+        out[--n] = '\0';
+    return out;
+}
+
+/* rp_sum and rp_sum_no_site: labels compared as they are, or without a
+ * birth-site lock label. */
+static inline size_t rp_sum_labels(const struct rp_profile *p, const char *fn, const char *labels,
+                                   bool no_site, long long *count, long long *delay)
 {
     size_t n = 0;
     long long c = 0, d = 0;
+    char buf[512];
     for (size_t i = 0; i < p->n; i++) {
         const struct rp_sample *s = &p->samples[i];
-        if ((fn && !rp_has_function(p, s, fn)) || (labels && strcmp(s->labels, labels) != 0))
+        const char *l = no_site ? rp_labels_no_site(s->labels, buf) : s->labels;
+        if ((fn && !rp_has_function(p, s, fn)) || (labels && strcmp(l, labels) != 0))
             continue;
         n++;
         c += s->count;
@@ -167,6 +190,23 @@ static inline size_t rp_sum(const struct rp_profile *p, const char *fn, const ch
     if (delay)
         *delay = d;
     return n;
+}
+
+/*
+ * Sums the samples whose stack has fn (NULL: any) and whose labels are
+ * exactly labels (NULL: any; "": none). Returns how many matched.
+ */
+static inline size_t rp_sum(const struct rp_profile *p, const char *fn, const char *labels,
+                            long long *count, long long *delay)
+{
+    return rp_sum_labels(p, fn, labels, false, count, delay);
+}
+
+/* rp_sum, comparing labels without a birth-site lock label. */
+static inline size_t rp_sum_no_site(const struct rp_profile *p, const char *fn,
+                                    const char *labels, long long *count, long long *delay)
+{
+    return rp_sum_labels(p, fn, labels, true, count, delay);
 }
 
 static inline void rp_free(struct rp_profile *p)

@@ -3,9 +3,10 @@
  *
  * Specification: samples carry the recording thread's pushed labels (the
  * unlocker's in the mutex profile, the waiter's in the block profile) and
- * lock=<name> for a named object; equal stacks with different label sets
+ * lock=<name> for a named object (an unnamed lock carries its birth site
+ * instead, test_lock_identity.c); equal stacks with different label sets
  * are different samples, which `go tool pprof -tagfocus` tells apart;
- * unnamed objects and unlabelled threads add no label and no bucket (a
+ * unlabelled threads add no label and no bucket (a
  * block sample always carries its wait kind, wait=<kind>: see
  * test_wait_labels.c); the push/pop API reports its errors; label sets are
  * interned and bounded.
@@ -110,7 +111,7 @@ Test(labels, push_and_pop_report_errors)
     for (int i = 0; i < SP_LABELS_MAX_DEPTH; i++)
         cr_expect_eq(syncprof_labels_pop(), 0);
     cr_expect_eq(syncprof_labels_pop(), EINVAL);
-    cr_expect_null(sp_labels_for_sample(NULL, NULL), "no labels left");
+    cr_expect_null(sp_labels_for_sample(NULL, NULL, 0), "no labels left");
 }
 
 Test(labels, set_is_the_innermost_value_per_key_sorted)
@@ -119,7 +120,7 @@ Test(labels, set_is_the_innermost_value_per_key_sorted)
     cr_assert_eq(syncprof_labels_push("a", "2"), 0);
     cr_assert_eq(syncprof_labels_push("b", "3"), 0);
     cr_assert_eq(syncprof_labels_push("empty", ""), 0);
-    const struct sp_label_set *s = sp_labels_for_sample(NULL, NULL);
+    const struct sp_label_set *s = sp_labels_for_sample(NULL, NULL, 0);
     cr_assert_not_null(s);
     cr_assert_eq(s->n, 3);
     cr_expect_str_eq(s->labels[0].key, "a");
@@ -149,7 +150,7 @@ Test(labels, long_strings_are_cut_at_a_character_boundary)
     for (int i = 0; i < 40; i++)
         strcat(value, "\xc3\xa9"); /* é: two bytes each, 80 bytes */
     cr_assert_eq(syncprof_labels_push(key, value), 0);
-    const struct sp_label_set *s = sp_labels_for_sample(NULL, NULL);
+    const struct sp_label_set *s = sp_labels_for_sample(NULL, NULL, 0);
     cr_assert_not_null(s);
     cr_expect_eq(strlen(s->labels[0].key), SP_LABEL_MAX - 1);
     cr_expect_eq(strlen(s->labels[0].value), SP_LABEL_MAX - 2, "63 bytes would split an é");
@@ -218,8 +219,8 @@ Test(labels, two_values_on_one_path_are_two_samples_tagfocus_tells_apart, .init 
     struct rp_profile all, alice, bob, nobody;
     long long c_alice, c_bob, d_alice, d_bob;
     read_raw("mutex", "", &all);
-    cr_expect_eq(rp_sum(&all, "serve_user", "user:[alice]", &c_alice, &d_alice), 1);
-    cr_expect_eq(rp_sum(&all, "serve_user", "user:[bob]", &c_bob, &d_bob), 1);
+    cr_expect_eq(rp_sum_no_site(&all, "serve_user", "user:[alice]", &c_alice, &d_alice), 1);
+    cr_expect_eq(rp_sum_no_site(&all, "serve_user", "user:[bob]", &c_bob, &d_bob), 1);
     cr_expect_eq(c_alice, 3, "one event per contended unlock");
     cr_expect_eq(c_bob, 2);
     cr_expect_eq(rp_sum(&all, NULL, NULL, NULL, NULL), 2, "nothing else was recorded");
@@ -234,10 +235,10 @@ Test(labels, two_values_on_one_path_are_two_samples_tagfocus_tells_apart, .init 
     long long c, d;
     cr_expect_eq(rp_sum(&alice, NULL, NULL, &c, &d), 1);
     cr_expect(c == c_alice && d == d_alice);
-    cr_expect_eq(rp_sum(&alice, NULL, "user:[alice]", NULL, NULL), 1);
+    cr_expect_eq(rp_sum_no_site(&alice, NULL, "user:[alice]", NULL, NULL), 1);
     cr_expect_eq(rp_sum(&bob, NULL, NULL, &c, &d), 1);
     cr_expect(c == c_bob && d == d_bob);
-    cr_expect_eq(rp_sum(&bob, NULL, "user:[bob]", NULL, NULL), 1);
+    cr_expect_eq(rp_sum_no_site(&bob, NULL, "user:[bob]", NULL, NULL), 1);
     cr_expect_eq(nobody.n, 0);
 
     /* The totals are the ones the unlabelled text view adds up. */
@@ -260,8 +261,8 @@ Test(labels, block_samples_carry_the_waiters_labels, .init = setup, .fini = tear
     struct rp_profile m, b;
     read_raw("mutex", "", &m);
     read_raw("block", "", &b);
-    cr_expect_eq(rp_sum(&m, "contend_on", "user:[holder]", NULL, NULL), 1);
-    cr_expect_eq(rp_sum(&b, "lock_once", "role:[waiter] wait:[mutex]", NULL, NULL), 1);
+    cr_expect_eq(rp_sum_no_site(&m, "contend_on", "user:[holder]", NULL, NULL), 1);
+    cr_expect_eq(rp_sum_no_site(&b, "lock_once", "role:[waiter] wait:[mutex]", NULL, NULL), 1);
     cr_expect_eq(rp_sum(&b, "lock_once", NULL, NULL, NULL), 1, "one waiter sample only");
     rp_free(&m);
     rp_free(&b);
@@ -270,7 +271,7 @@ Test(labels, block_samples_carry_the_waiters_labels, .init = setup, .fini = tear
 static pthread_mutex_t named = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t unnamed = PTHREAD_MUTEX_INITIALIZER;
 
-Test(labels, named_locks_carry_a_lock_label_unnamed_none, .init = setup, .fini = teardown)
+Test(labels, named_locks_carry_their_name, .init = setup, .fini = teardown)
 {
     cr_assert_eq(syncprof_set_name(&named, "db"), 0);
     contend_on(&named, NULL);
@@ -281,10 +282,11 @@ Test(labels, named_locks_carry_a_lock_label_unnamed_none, .init = setup, .fini =
     read_raw("mutex", "", &m);
     read_raw("block", "", &b);
     cr_expect_eq(rp_sum(&m, "contend_on", "lock:[db]", NULL, NULL), 1, "named, no user");
-    cr_expect_eq(rp_sum(&m, "contend_on", "", NULL, NULL), 1, "unnamed: no label at all");
+    cr_expect_eq(rp_sum_no_site(&m, "contend_on", "", NULL, NULL), 1,
+                 "unnamed: its birth site only (test_lock_identity.c)");
     cr_expect_eq(rp_sum(&m, "serve_user", "lock:[db] user:[alice]", NULL, NULL), 1);
     cr_expect_eq(rp_sum(&b, "lock_once", "lock:[db] wait:[mutex]", NULL, NULL), 1);
-    cr_expect_eq(rp_sum(&b, "lock_once", "wait:[mutex]", NULL, NULL), 1);
+    cr_expect_eq(rp_sum_no_site(&b, "lock_once", "wait:[mutex]", NULL, NULL), 1);
     cr_expect_eq(m.n, 3);
 
     struct rp_profile focus;
@@ -308,7 +310,7 @@ static void *contend_on_each(void *arg)
     return NULL;
 }
 
-Test(labels, unnamed_locks_do_not_grow_the_bucket_count, .init = setup)
+Test(labels, one_bucket_per_lock_and_path, .init = setup)
 {
     struct sp_record *recs;
     size_t n;
@@ -317,16 +319,16 @@ Test(labels, unnamed_locks_do_not_grow_the_bucket_count, .init = setup)
     run_in_thread(contend_on_each, NULL);
     run_in_thread(contend_on_each, NULL);
     cr_assert_eq(sp_profile_snapshot(SP_PROFILE_MUTEX, &recs, &n), 0);
-    cr_expect_eq(n, 1, "40 unnamed locks twice, one code path: one bucket");
-    cr_expect_null(recs[0].labels);
-    cr_expect_eq(sp_count_round(recs[0].count), 2 * LOCKS);
+    cr_expect_eq(n, LOCKS, "40 unnamed locks twice, one code path: one bucket per lock");
+    for (size_t i = 0; i < n; i++)
+        cr_expect_eq(sp_count_round(recs[i].count), 2);
     free(recs);
 
     syncprof_set_name(&locks[0], "a");
     syncprof_set_name(&locks[1], "b");
     run_in_thread(contend_on_each, NULL);
     cr_assert_eq(sp_profile_snapshot(SP_PROFILE_MUTEX, &recs, &n), 0);
-    cr_expect_eq(n, 3, "two names: two more buckets, the 38 others still share one");
+    cr_expect_eq(n, LOCKS + 2, "two names: two more buckets, the 38 others keep theirs");
     free(recs);
 }
 
@@ -363,6 +365,9 @@ Test(labels, labels_belong_to_their_thread, .init = setup)
     size_t n;
     cr_assert_eq(sp_profile_snapshot(SP_PROFILE_MUTEX, &recs, &n), 0);
     cr_assert_eq(n, 1);
-    cr_expect_null(recs[0].labels, "another thread's labels are not ours");
+    cr_assert_not_null(recs[0].labels);
+    for (int i = 0; i < recs[0].labels->n; i++)
+        cr_expect_str_neq(recs[0].labels->labels[i].key, "thread",
+                          "another thread's labels are not ours");
     free(recs);
 }

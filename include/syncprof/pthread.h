@@ -195,7 +195,14 @@ SYNCPROF_REAL_(int, rwlock_trywrlock, (pthread_rwlock_t *), "pthread_rwlock_tryw
       (syncprof_c, syncprof_m, syncprof_k, syncprof_t), SYNCPROF_MAYTHROW_)           \
     X(join, (pthread_t syncprof_th, void **syncprof_ret), (syncprof_th, syncprof_ret),     \
       SYNCPROF_MAYTHROW_)                                                             \
-    X(barrier_wait, (pthread_barrier_t *syncprof_b), (syncprof_b), SYNCPROF_NOTHROW_)
+    X(barrier_wait, (pthread_barrier_t *syncprof_b), (syncprof_b), SYNCPROF_NOTHROW_)  \
+    X(mutex_init, (pthread_mutex_t *syncprof_m, const pthread_mutexattr_t *syncprof_a), \
+      (syncprof_m, syncprof_a), SYNCPROF_NOTHROW_)                                    \
+    X(rwlock_init, (pthread_rwlock_t *syncprof_rw, const pthread_rwlockattr_t *syncprof_a), \
+      (syncprof_rw, syncprof_a), SYNCPROF_NOTHROW_)                                   \
+    X(cond_init, (pthread_cond_t *syncprof_c, const pthread_condattr_t *syncprof_a),    \
+      (syncprof_c, syncprof_a), SYNCPROF_NOTHROW_)                                    \
+    X(cond_destroy, (pthread_cond_t *syncprof_c), (syncprof_c), SYNCPROF_NOTHROW_)
 
 /* Each twin's declaration, and the wrapper under a second name. */
 #define SYNCPROF_DECLARE_(name, params, args, nothrow)                   \
@@ -299,6 +306,15 @@ SYNCPROF_CALL_TWIN_(cond_clockwait,
                     (syncprof_c, syncprof_m, syncprof_k, syncprof_t), SYNCPROF_MAYTHROW_)
 SYNCPROF_CALL_TWIN_(join, (pthread_t syncprof_th, void **syncprof_ret), (syncprof_th, syncprof_ret), SYNCPROF_MAYTHROW_)
 SYNCPROF_CALL_TWIN_(barrier_wait, (pthread_barrier_t *syncprof_b), (syncprof_b), SYNCPROF_NOTHROW_)
+/* Never a tail call: the init call's own site is the lock's birth site. */
+SYNCPROF_CALL_TWIN_(mutex_init, (pthread_mutex_t *syncprof_m, const pthread_mutexattr_t *syncprof_a),
+                    (syncprof_m, syncprof_a), SYNCPROF_NOTHROW_)
+SYNCPROF_CALL_TWIN_(rwlock_init,
+                    (pthread_rwlock_t *syncprof_rw, const pthread_rwlockattr_t *syncprof_a),
+                    (syncprof_rw, syncprof_a), SYNCPROF_NOTHROW_)
+SYNCPROF_CALL_TWIN_(cond_init, (pthread_cond_t *syncprof_c, const pthread_condattr_t *syncprof_a),
+                    (syncprof_c, syncprof_a), SYNCPROF_NOTHROW_)
+SYNCPROF_CALL_TWIN_(cond_destroy, (pthread_cond_t *syncprof_c), (syncprof_c), SYNCPROF_NOTHROW_)
 
 #undef SYNCPROF_DECLARE_
 
@@ -325,6 +341,7 @@ SYNCPROF_CALL_TWIN_(barrier_wait, (pthread_barrier_t *syncprof_b), (syncprof_b),
 #define pthread_mutex_clocklock     syncprof_mutex_clocklock
 #define pthread_mutex_unlock        syncprof_mutex_unlock
 #define pthread_mutex_destroy       syncprof_mutex_destroy
+#define pthread_mutex_init          syncprof_mutex_init
 #define pthread_rwlock_rdlock       syncprof_rwlock_rdlock
 #define pthread_rwlock_wrlock       syncprof_rwlock_wrlock
 #define pthread_rwlock_tryrdlock    syncprof_rwlock_tryrdlock
@@ -333,11 +350,14 @@ SYNCPROF_CALL_TWIN_(barrier_wait, (pthread_barrier_t *syncprof_b), (syncprof_b),
 #define pthread_rwlock_timedwrlock  syncprof_rwlock_timedwrlock
 #define pthread_rwlock_unlock       syncprof_rwlock_unlock
 #define pthread_rwlock_destroy      syncprof_rwlock_destroy
+#define pthread_rwlock_init         syncprof_rwlock_init
 #define pthread_cond_wait           syncprof_cond_wait
 #define pthread_cond_timedwait      syncprof_cond_timedwait
 #define pthread_cond_clockwait      syncprof_cond_clockwait
 #define pthread_cond_signal         syncprof_cond_signal
 #define pthread_cond_broadcast      syncprof_cond_broadcast
+#define pthread_cond_init           syncprof_cond_init
+#define pthread_cond_destroy        syncprof_cond_destroy
 #define pthread_join                syncprof_join
 #define pthread_barrier_wait        syncprof_barrier_wait
 #define sem_wait                    syncprof_sem_wait

@@ -115,6 +115,9 @@ int syncprof_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
                              const struct timespec *abstime) SYNCPROF_NOTHROW;
 int syncprof_mutex_unlock(pthread_mutex_t *m) SYNCPROF_NOTHROW;
 int syncprof_mutex_destroy(pthread_mutex_t *m) SYNCPROF_NOTHROW;
+/* The init call's site becomes the lock's identity in samples ("lock"
+ * label) when it has no name; destroy forgets it. */
+int syncprof_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr) SYNCPROF_NOTHROW;
 
 int syncprof_rwlock_rdlock(pthread_rwlock_t *rw) SYNCPROF_NOTHROW;
 int syncprof_rwlock_wrlock(pthread_rwlock_t *rw) SYNCPROF_NOTHROW;
@@ -124,6 +127,7 @@ int syncprof_rwlock_timedrdlock(pthread_rwlock_t *rw, const struct timespec *abs
 int syncprof_rwlock_timedwrlock(pthread_rwlock_t *rw, const struct timespec *abstime) SYNCPROF_NOTHROW;
 int syncprof_rwlock_unlock(pthread_rwlock_t *rw) SYNCPROF_NOTHROW;
 int syncprof_rwlock_destroy(pthread_rwlock_t *rw) SYNCPROF_NOTHROW;
+int syncprof_rwlock_init(pthread_rwlock_t *rw, const pthread_rwlockattr_t *attr) SYNCPROF_NOTHROW;
 
 int syncprof_cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
 int syncprof_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
@@ -132,6 +136,8 @@ int syncprof_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clo
                             const struct timespec *abstime);
 int syncprof_cond_signal(pthread_cond_t *c) SYNCPROF_NOTHROW;
 int syncprof_cond_broadcast(pthread_cond_t *c) SYNCPROF_NOTHROW;
+int syncprof_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr) SYNCPROF_NOTHROW;
+int syncprof_cond_destroy(pthread_cond_t *c) SYNCPROF_NOTHROW;
 
 int syncprof_join(pthread_t t, void **retval);
 int syncprof_barrier_wait(pthread_barrier_t *b) SYNCPROF_NOTHROW;
