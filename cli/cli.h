@@ -1,6 +1,7 @@
 /*
  * cli.h - the parts of the `syncprof` command (cli_main.c: the command
- * line and `syncprof run`; cli_report.c: `syncprof report`; demangle.cc).
+ * line and `syncprof run`; cli_report.c: `syncprof report`, with its
+ * reader, merger and model in report_*.c; demangle.cc).
  * Each subcommand takes the arguments after its own name and returns the
  * process exit status.
  */
