@@ -252,17 +252,17 @@ static void sp_build_header(struct sp_builder *b)
 /* Sets the has_* flags of every mapping from what its pcs resolved to:
  * has_functions as Go sets it (every lookup in it found a name), the others
  * when any of its pcs had source lines (then inlines were expanded too). */
-static void sp_mapping_flags(struct sp_builder *b)
+static void sp_mapping_flags(struct sp_builder *b, sp_pb_mapping *const *by_index, size_t nmaps)
 {
-    bool *failed = sp_arena_calloc(&b->arena, b->prof.n_mapping + 1, sizeof(bool));
+    bool *failed = sp_arena_calloc(&b->arena, nmaps + 1, sizeof(bool));
 
     if (failed == NULL)
         return;
     for (size_t i = 0; i < b->tab->n; i++) {
         const struct sp_pcinfo *pc = &b->tab->pcs[i];
-        if (pc->mapping < 0 || (size_t)pc->mapping >= b->prof.n_mapping)
+        if (pc->mapping < 0 || (size_t)pc->mapping >= nmaps)
             continue;
-        sp_pb_mapping *m = b->prof.mapping[pc->mapping];
+        sp_pb_mapping *m = by_index[pc->mapping];
         failed[pc->mapping] |= !pc->known;
         m->has_functions = !failed[pc->mapping];
         if (pc->known && pc->frames[0].file != NULL)
@@ -270,29 +270,43 @@ static void sp_mapping_flags(struct sp_builder *b)
     }
 }
 
-/* One Mapping per executable mapping of the process, ids from 1, so the
- * profile reads without the binaries and pprof can match build ids. */
+/*
+ * One Mapping per executable mapping that a location of the profile lies
+ * in, with the id index + 1 of the symbolizer's mapping (ids need not be
+ * consecutive), so the profile reads without the binaries and pprof can
+ * match build ids. Mappings no sample touches are left out: reading their
+ * build ids would open every library of the process at each write.
+ */
 static void sp_build_mappings(struct sp_builder *b, size_t nmaps)
 {
     sp_pb_mapping *ms = sp_arena_calloc(&b->arena, nmaps + 1, sizeof(*ms));
+    sp_pb_mapping **by_index = sp_arena_calloc(&b->arena, nmaps + 1, sizeof(*by_index));
 
     b->prof.mapping = sp_arena_calloc(&b->arena, nmaps + 1, sizeof(*b->prof.mapping));
-    if (ms == NULL || b->prof.mapping == NULL)
+    if (ms == NULL || by_index == NULL || b->prof.mapping == NULL)
         return;
-    for (size_t i = 0; i < nmaps; i++) {
-        const struct sp_mapping *src = sp_symbolizer_mapping(b->sym, i);
-        sp_pb_mapping *m = &ms[i];
+    for (size_t i = 0; i < b->tab->n; i++) {
+        int mi = b->tab->pcs[i].mapping;
+        if (mi < 0 || (size_t)mi >= nmaps || by_index[mi] != NULL)
+            continue;
+        const struct sp_mapping *src = sp_symbolizer_mapping(b->sym, (size_t)mi);
+        const char *build_id = sp_symbolizer_build_id(b->sym, (size_t)mi);
+        sp_pb_mapping *m = &ms[mi];
         perftools__profiles__mapping__init(m);
-        m->id = i + 1;
+        m->id = (uint64_t)mi + 1;
         m->memory_start = src->start;
         m->memory_limit = src->limit;
         m->file_offset = src->file_offset;
         m->filename = sp_intern(b, src->path);
-        m->build_id = sp_intern(b, src->build_id);
-        b->prof.mapping[i] = m;
+        m->build_id = sp_intern(b, build_id ? build_id : "");
+        b->arena.oom |= build_id == NULL;
+        by_index[mi] = m;
     }
-    b->prof.n_mapping = nmaps;
-    sp_mapping_flags(b);
+    /* in address order, as the symbolizer lists them */
+    for (size_t i = 0; i < nmaps; i++)
+        if (by_index[i] != NULL)
+            b->prof.mapping[b->prof.n_mapping++] = by_index[i];
+    sp_mapping_flags(b, by_index, nmaps);
 }
 
 /* ---- Locations ---------------------------------------------------------- */

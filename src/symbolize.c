@@ -174,7 +174,7 @@ static bool sp_parse_maps_line(char *line, struct sp_mapping *m, char **path)
     return true;
 }
 
-/* Appends m to s->maps with its path and build id. Returns 0 or ENOMEM. */
+/* Appends m to s->maps with its path. Returns 0 or ENOMEM. */
 static int sp_add_mapping(struct sp_symbolizer *s, size_t *cap, struct sp_mapping m,
                           const char *path)
 {
@@ -187,8 +187,8 @@ static int sp_add_mapping(struct sp_symbolizer *s, size_t *cap, struct sp_mappin
         *cap = ncap;
     }
     m.path = sp_str_dup(s, path, strlen(path));
-    m.build_id = sp_build_id(s, m.start);
-    if (m.path == NULL || m.build_id == NULL)
+    m.build_id = NULL;
+    if (m.path == NULL)
         return ENOMEM;
     s->maps[s->nmaps++] = m;
     return 0;
@@ -280,6 +280,15 @@ size_t sp_symbolizer_mapping_count(const struct sp_symbolizer *s)
 const struct sp_mapping *sp_symbolizer_mapping(const struct sp_symbolizer *s, size_t i)
 {
     return i < s->nmaps ? &s->maps[i] : NULL;
+}
+
+const char *sp_symbolizer_build_id(struct sp_symbolizer *s, size_t i)
+{
+    if (i >= s->nmaps)
+        return "";
+    if (s->maps[i].build_id == NULL)
+        s->maps[i].build_id = sp_build_id(s, s->maps[i].start);
+    return s->maps[i].build_id;
 }
 
 /* ---- DWARF: source lines and inlined functions -------------------------- */

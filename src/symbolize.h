@@ -33,7 +33,7 @@ struct sp_mapping {
     uintptr_t limit;      /* one past the last address */
     uint64_t file_offset; /* offset in path of start */
     const char *path;     /* file name ("[vdso]" and such included) */
-    const char *build_id; /* GNU build id in lowercase hex; "" when none */
+    const char *build_id; /* NULL until sp_symbolizer_build_id reads it */
 };
 
 /* One function at an address, innermost (most inlined) first. */
@@ -90,5 +90,14 @@ int sp_symbolize(struct sp_symbolizer *s, uintptr_t pc, struct sp_symbol *out);
 /* The executable mappings, in address order; indexes are 0..count-1. */
 size_t sp_symbolizer_mapping_count(const struct sp_symbolizer *s);
 const struct sp_mapping *sp_symbolizer_mapping(const struct sp_symbolizer *s, size_t i);
+
+/*
+ * Mapping i's GNU build id in lowercase hex, "" when it has none, NULL when
+ * out of memory. Read on first request: it opens the mapping's file, which
+ * a profile pays only for the mappings its samples use (a process maps a
+ * dozen libraries; opening each cost every process a few milliseconds at
+ * exit).
+ */
+const char *sp_symbolizer_build_id(struct sp_symbolizer *s, size_t i);
 
 #endif /* SP_SYMBOLIZE_H */
