@@ -98,6 +98,7 @@
 #include "observed_wait.h"
 #include "sampling.h"
 #include "spinlock.h"
+#include "trace.h"
 #include "wait_table.h"
 
 /* Links the environment's configuration into every program that uses a
@@ -283,13 +284,18 @@ struct syncprof_chan {
 struct wakeups {
     int n;
     uint32_t *addr[4];
+    const syncprof_chan *chan; /* the channel of the waiters woken, for a trace; NULL: several */
 };
 
 /* ---- Futexes and small helpers ---------------------------------------- */
 
-static void futex_wake_one(uint32_t *addr)
+/* A trace shows the wake-up as an arrow from this thread to the waiter on
+ * chan (NULL: unknown, no arrow). */
+static void futex_wake_one(const syncprof_chan *chan, uint32_t *addr)
 {
     woke_partner = true;
+    if (chan && sp_tracing())
+        sp_trace_wake(chan, SP_WAKE_CHAN);
     sp_futex_wake(addr, 1);
 }
 
@@ -304,7 +310,7 @@ static bool futex_wait_until(uint32_t *addr, uint32_t val, const struct timespec
 static void wake_later(struct wakeups *wk, uint32_t *addr)
 {
     if (wk->n == (int)(sizeof wk->addr / sizeof wk->addr[0]))
-        futex_wake_one(addr); /* rare (close): wake under the lock */
+        futex_wake_one(wk->chan, addr); /* rare (close): wake under the lock */
     else
         wk->addr[wk->n++] = addr;
 }
@@ -312,7 +318,7 @@ static void wake_later(struct wakeups *wk, uint32_t *addr)
 static void wake_now(struct wakeups *wk)
 {
     for (int i = 0; i < wk->n; i++)
-        futex_wake_one(wk->addr[i]);
+        futex_wake_one(wk->chan, wk->addr[i]);
     wk->n = 0;
 }
 
@@ -801,7 +807,7 @@ static void settle_locked(syncprof_chan *c, struct wakeups *wk)
 /* A fast-path operation saw waiters on the other side: let them proceed. */
 static void settle(syncprof_chan *c)
 {
-    struct wakeups wk = { 0 };
+    struct wakeups wk = { .chan = c };
     sp_spin_lock(&c->lock);
     settle_locked(c, &wk);
     sp_spin_unlock(&c->lock);
@@ -1000,7 +1006,7 @@ static inline int slot_try_complete(syncprof_chan *c, bool send, void *elem, uin
         if (wk)
             wake_later(wk, slot_futex(c));
         else
-            futex_wake_one(slot_futex(c));
+            futex_wake_one(c, slot_futex(c));
     }
     return COMPLETE_DONE;
 }
@@ -1244,12 +1250,14 @@ static bool sel_done(const void *s)
  */
 static bool await(struct sel *s, const struct timespec *deadline, const struct wait_desc *d)
 {
+    int64_t spin_from = sp_tracing() ? sp_now_ns() : 0;
     if (spin_until(sel_done, s))
         return true;
     if (sp_in_profiler())
         return sleep_until_done(s, deadline);
     struct sp_observed o;
     sp_observe_begin(&o, d->object, d->reason);
+    o.w.spun_from_ns = spin_from;
     SP_OBSERVE_REGS(&o, &o.w);
     bool done = sleep_until_done(s, deadline);
     sp_observe_end(&o, true, d->leaf, d->caller);
@@ -1282,6 +1290,7 @@ static void slot_sleep(syncprof_chan *c, uint64_t mine)
 /* The slot's owner waits until it is done: SLOT_DONE or SLOT_DONE_CLOSED. */
 static uint64_t slot_await(syncprof_chan *c, bool send, const struct wait_desc *d)
 {
+    int64_t spin_from = sp_tracing() ? sp_now_ns() : 0;
     if (!spin_until(slot_done, c)) {
         int saved = errno;
         uint64_t mine = slot_waiting(send);
@@ -1290,6 +1299,7 @@ static uint64_t slot_await(syncprof_chan *c, bool send, const struct wait_desc *
         } else {
             struct sp_observed o;
             sp_observe_begin(&o, d->object, d->reason);
+            o.w.spun_from_ns = spin_from;
             SP_OBSERVE_REGS(&o, &o.w);
             slot_sleep(c, mine);
             sp_observe_end(&o, true, d->leaf, d->caller);
@@ -1576,7 +1586,7 @@ static int select_run(syncprof_select_case *cases, size_t n, const struct timesp
     if (select_space_init(&sp, n) != 0)
         return -ENOMEM;
     size_t m = order_cases(cases, n, &sp);
-    struct wakeups wk = { 0 };
+    struct wakeups wk = { .chan = m == 1 ? cases[sp.lockorder[0]].chan : NULL };
     struct single one;
     struct sel *s = &one.s;
     struct waiter *ws = m == 1 ? &one.w : sp.waiters;
@@ -1877,7 +1887,7 @@ SP_PUBLIC int syncprof_chan_close(syncprof_chan *c)
 {
     if (!c)
         return EINVAL;
-    struct wakeups wk = { 0 };
+    struct wakeups wk = { .chan = c };
     int saved = errno;
     sp_spin_lock(&c->lock);
     bias_lock_out(c, true, thread_id()); /* enq is written below */

@@ -75,6 +75,11 @@ static void usage(FILE *f)
         "  --lock-order        report lock-order inversions (potential deadlocks)\n"
         "  --write-signal SIG  the signal that writes the profiles so far (0: none) [USR2]\n"
         "  --quiet             no summary on stderr at exit\n"
+        "  --trace FILE        also write an execution trace of every wait and contended\n"
+        "                      hold into FILE (Perfetto format: ui.perfetto.dev, or\n"
+        "                      syncprof report --trace FILE)\n"
+        "  --trace-min NS      leave out of the trace waits shorter than NS; 10us, 1ms\n"
+        "                      also work                                              [0]\n"
         "The exit status is the program's (128+N if signal N killed it); 127 if it\n"
         "cannot be started. SYNCPROF_PRELOAD_LIB overrides where the library is found.\n"
         "\n"
@@ -268,6 +273,20 @@ static int run_child(char **argv)
     return WEXITSTATUS(status);
 }
 
+/* path, made absolute against the current directory (the program may
+ * change its own); false when empty or too long. */
+static bool absolute_path(const char *path, char *buf, size_t size)
+{
+    char cwd[PATH_MAX];
+    if (!*path)
+        return false;
+    if (path[0] == '/')
+        return snprintf(buf, size, "%s", path) < (int)size;
+    if (!getcwd(cwd, sizeof cwd))
+        return false;
+    return snprintf(buf, size, "%s/%s", cwd, path) < (int)size;
+}
+
 static bool set(const char *name, const char *value)
 {
     if (setenv(name, value, 1) != 0) {
@@ -279,7 +298,7 @@ static bool set(const char *name, const char *value)
 
 int sp_cli_run(int argc, char **argv)
 {
-    enum { MUTEX = 1000, BLOCK, OUT, HANG, DUMP, LOCKORDER, WRITESIG, QUIET, HELP };
+    enum { MUTEX = 1000, BLOCK, OUT, HANG, DUMP, LOCKORDER, WRITESIG, QUIET, TRACE, TRACEMIN, HELP };
     static const struct option opts[] = {
         { "mutex-fraction", required_argument, NULL, MUTEX },
         { "block-rate", required_argument, NULL, BLOCK },
@@ -289,11 +308,14 @@ int sp_cli_run(int argc, char **argv)
         { "lock-order", no_argument, NULL, LOCKORDER },
         { "write-signal", required_argument, NULL, WRITESIG },
         { "quiet", no_argument, NULL, QUIET },
+        { "trace", required_argument, NULL, TRACE },
+        { "trace-min", required_argument, NULL, TRACEMIN },
         { "help", no_argument, NULL, HELP },
         { NULL, 0, NULL, 0 },
     };
     char fraction[32] = DEFAULT_MUTEX_FRACTION, rate[32] = DEFAULT_BLOCK_RATE;
     char out[PATH_MAX] = "", hang[64] = "", dump[16] = "", wsig[16] = "";
+    char trace[PATH_MAX] = "", trace_min[32] = "";
     bool lock_order = false, quiet = false;
     long long v;
     double d;
@@ -349,6 +371,16 @@ int sp_cli_run(int argc, char **argv)
         case QUIET:
             quiet = true;
             break;
+        case TRACE:
+            if (!absolute_path(optarg, trace, sizeof trace))
+                return bad_usage("--trace wants a file name, not \"%s\"", optarg);
+            break;
+        case TRACEMIN:
+            if (!parse_duration_ns(optarg, &v))
+                return bad_usage("--trace-min wants nanoseconds (10000, 10us, 1ms), not \"%s\"",
+                                 optarg);
+            snprintf(trace_min, sizeof trace_min, "%lld", v);
+            break;
         case HELP:
         case 'h':
             usage(stdout);
@@ -375,7 +407,9 @@ int sp_cli_run(int argc, char **argv)
               (!dump[0] || set("SYNCPROF_DUMP_SIGNAL", dump)) &&
               (!lock_order || set("SYNCPROF_LOCK_ORDER", "1")) &&
               (!wsig[0] || set("SYNCPROF_WRITE_SIGNAL", wsig)) &&
-              (!quiet || set("SYNCPROF_SUMMARY", "0"));
+              (!quiet || set("SYNCPROF_SUMMARY", "0")) &&
+              (!trace[0] || set("SYNCPROF_TRACE", trace)) &&
+              (!trace_min[0] || set("SYNCPROF_TRACE_MIN", trace_min));
     free(preload);
     if (!ok)
         return 127;

@@ -34,6 +34,7 @@
 #include "observed_wait.h"
 #include "real.h"
 #include "sampling.h"
+#include "trace.h"
 #include "wait_table.h"
 
 /* Links the environment's configuration into every program that uses a
@@ -48,9 +49,13 @@ __attribute__((used)) static void (*const link_configuration)(void) = sp_configu
  * ns, charged now. It must be taken before the real unlock, or a woken
  * waiter could acquire and unregister before it is counted.
  */
-static int64_t observe_release(const void *object)
+static int64_t observe_release(const void *object, enum sp_wait_reason kind)
 {
-    if (!sp_wait_maybe(object) || sp_mutex_fraction() <= 0 || sp_in_profiler())
+    if (!sp_wait_maybe(object) || sp_in_profiler())
+        return 0;
+    if (sp_tracing())
+        sp_trace_release(object, kind);
+    if (sp_mutex_fraction() <= 0)
         return 0;
     return sp_wait_charge(object, sp_now_ns());
 }
@@ -202,7 +207,7 @@ SP_PUBLIC int syncprof_mutex_unlock(pthread_mutex_t *m)
         return EINVAL;
     if (lock_word(m) == 1 && !sp_tracking())
         return REAL(pthread_mutex_unlock)(m); /* nobody ever slept on it */
-    int64_t charged = observe_release(m);
+    int64_t charged = observe_release(m, SP_WAIT_MUTEX);
     int r = REAL(pthread_mutex_unlock)(m);
     if (r == 0) {
         if (sp_tracking())
@@ -303,7 +308,7 @@ SP_PUBLIC int syncprof_rwlock_unlock(pthread_rwlock_t *rw)
 {
     if (!rw)
         return EINVAL;
-    int64_t charged = observe_release(rw);
+    int64_t charged = observe_release(rw, SP_WAIT_RWLOCK_WRITE);
     int r = REAL(pthread_rwlock_unlock)(rw);
     if (r == 0) {
         if (sp_tracking())
@@ -368,7 +373,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
     sp_observe_begin_cond_cancellable(&o.on_cond, &o.on_mutex, c, m);
     if (how != NO_DEADLINE)
         sp_wait_set_deadline(&o.on_cond.w);
-    int64_t released = observe_release(m);
+    int64_t released = observe_release(m, SP_WAIT_MUTEX);
     o.tracking = sp_tracking();
     if (o.tracking)
         sp_track_released(m);
@@ -407,8 +412,11 @@ SP_PUBLIC int syncprof_cond_signal(pthread_cond_t *c)
 {
     if (!c)
         return EINVAL;
-    if (sp_wait_maybe(c))
+    if (sp_wait_maybe(c)) {
         sp_wait_wake_cond(c, false, sp_now_ns());
+        if (sp_tracing() && !sp_in_profiler())
+            sp_trace_wake(c, SP_WAKE_SIGNAL);
+    }
     return REAL(pthread_cond_signal)(c);
 }
 
@@ -416,8 +424,11 @@ SP_PUBLIC int syncprof_cond_broadcast(pthread_cond_t *c)
 {
     if (!c)
         return EINVAL;
-    if (sp_wait_maybe(c))
+    if (sp_wait_maybe(c)) {
         sp_wait_wake_cond(c, true, sp_now_ns());
+        if (sp_tracing() && !sp_in_profiler())
+            sp_trace_wake(c, SP_WAKE_BROADCAST);
+    }
     return REAL(pthread_cond_broadcast)(c);
 }
 
@@ -445,6 +456,8 @@ SP_PUBLIC int syncprof_barrier_wait(pthread_barrier_t *b)
         return REAL(pthread_barrier_wait)(b);
     struct sp_observed o;
     int r;
+    if (sp_tracing() && sp_wait_maybe(b))
+        sp_trace_wake(b, SP_WAKE_BARRIER); /* in case this arrival is the last */
     sp_observe_begin_cancellable(&o, b, SP_WAIT_BARRIER);
     SP_OBSERVE_CANCELLABLE(&o, &o.w, sp_observe_cancelled, r = REAL(pthread_barrier_wait)(b));
     sp_observe_end_cancellable(&o, r == 0 || r == PTHREAD_BARRIER_SERIAL_THREAD, LEAF(syncprof_barrier_wait),

@@ -137,4 +137,5 @@ __attribute__((constructor)) void sp_configure_from_environment(void)
     sp_lock_order_from_environment();
     sp_watchdog_from_environment();
     sp_http_from_environment();
+    sp_trace_from_environment();
 }

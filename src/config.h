@@ -19,6 +19,7 @@ void sp_lock_track_from_environment(void);       /* SYNCPROF_TRACK_LOCKS */
 void sp_lock_order_from_environment(void);       /* SYNCPROF_LOCK_ORDER... */
 void sp_watchdog_from_environment(void);         /* SYNCPROF_HANG_TIMEOUT, SYNCPROF_DEADLOCK_ABORT */
 void sp_http_from_environment(void);             /* SYNCPROF_HTTP */
+void sp_trace_from_environment(void);            /* SYNCPROF_TRACE, SYNCPROF_TRACE_MIN */
 
 /*
  * Preload mode: set by the LD_PRELOAD interposer's constructor, which runs

@@ -30,6 +30,7 @@
 
 #include "clock.h"
 #include "sampling.h"
+#include "trace.h"
 #include "wait_table.h"
 
 /* The public function's return address: taken in the public function
@@ -64,6 +65,8 @@ static inline void sp_observe_end(struct sp_observed *o, bool counts, void *leaf
 {
     int64_t end = sp_now_ns();
     sp_wait_end(&o->w);
+    if (counts && sp_tracing())
+        sp_trace_wait(&o->w, end);
     if (counts)
         sp_block_event(o->w.object, sp_wait_label(o->w.reason, o->w.timed), end - o->w.start_ns,
                        leaf, caller);

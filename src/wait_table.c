@@ -88,6 +88,9 @@ static void init_waiter(struct sp_waiter *w, const void *object,
     w->tid = sp_self_tid();
     w->timed = false;
     w->regs = NULL;
+    w->wake_flow = 0;
+    w->reacquire_flow = 0;
+    w->spun_from_ns = 0;
 }
 
 void sp_wait_begin(struct sp_waiter *w, const void *object,
@@ -183,6 +186,40 @@ int64_t sp_wait_charge(const void *object, int64_t now)
     }
     sp_spin_unlock(&b->lock);
     return total;
+}
+
+int sp_wait_trace_wakers(const void *object, enum sp_wakers which, uint64_t first, int max,
+                         int64_t *since)
+{
+    struct sp_wait_bucket *b = bucket_of(object);
+    int n = 0;
+    sp_spin_lock(&b->lock);
+    for (struct sp_waiter *w = b->head; w && n < max; w = w->next) {
+        if (w->object != object)
+            continue;
+        int64_t from = w->start_ns;
+        if (which == SP_WAKERS_RELEASE) {
+            if (w->reason == SP_WAIT_COND_REACQUIRE) {
+                from = __atomic_load_n(&w->cond_twin->woken_ns, __ATOMIC_ACQUIRE);
+                if (from == 0)
+                    continue;
+            } else if (w->reason != SP_WAIT_MUTEX && w->reason != SP_WAIT_RWLOCK_READ &&
+                       w->reason != SP_WAIT_RWLOCK_WRITE) {
+                continue;
+            }
+        } else if (which == SP_WAKERS_COND) {
+            if (w->reason != SP_WAIT_COND || __atomic_load_n(&w->woken_ns, __ATOMIC_ACQUIRE) == 0 ||
+                __atomic_load_n(&w->wake_flow, __ATOMIC_RELAXED) != 0)
+                continue;
+        }
+        uint64_t *flow = w->reason == SP_WAIT_COND_REACQUIRE ? &w->cond_twin->reacquire_flow
+                                                             : &w->wake_flow;
+        __atomic_store_n(flow, first + (uint64_t)n++, __ATOMIC_RELAXED);
+        if (from < *since)
+            *since = from;
+    }
+    sp_spin_unlock(&b->lock);
+    return n;
 }
 
 void sp_wait_wake_cond(const void *cond, bool all, int64_t now)

@@ -104,6 +104,15 @@ struct sp_waiter {
     /* The wrapper's saved registers (sp_wait_publish_regs), NULL until
      * saved; atomic. They stay valid while w is linked. */
     const struct sp_wait_regs *regs;
+    /* Tracing: the flow id its latest possible waker gave it (0: none), so
+     * the trace draws an arrow from that waker to this wait; atomic. */
+    uint64_t wake_flow;
+    /* COND: the flow of the release that let it re-acquire its mutex (0:
+     * none); atomic. */
+    uint64_t reacquire_flow;
+    /* Tracing: when the thread began to spin before it slept (0: it did
+     * not), so that a trace shows the whole wait, spin included. */
+    int64_t spun_from_ns;
 };
 
 /* Registers w as waiting for object since now. */
@@ -145,6 +154,23 @@ int64_t sp_wait_charge(const void *object, int64_t now);
 /* A signal (all = false) or broadcast (all = true) on cond: marks the
  * oldest unwoken waiter, or every one, as woken at now. */
 void sp_wait_wake_cond(const void *cond, bool all, int64_t now);
+
+/* Which waiters on an object a traced wake-up may end (sp_wait_trace_wakers). */
+enum sp_wakers {
+    SP_WAKERS_RELEASE, /* a lock's release: its waiters, and condition waiters woken to re-acquire it */
+    SP_WAKERS_COND,    /* a signal or broadcast: the condition waiters it just woke */
+    SP_WAKERS_ANY,     /* a post, send, receive or close: every waiter on the object */
+};
+
+/*
+ * Tracing: gives the waiters on object that this wake-up may end (which
+ * says who) the flow ids first, first + 1, ..., at most max of them;
+ * returns how many. *since is set to the earliest time from which one of
+ * them waited for object (for a release: the start of the hold's
+ * contended part), or left alone when there is none.
+ */
+int sp_wait_trace_wakers(const void *object, enum sp_wakers which, uint64_t first, int max,
+                         int64_t *since);
 
 /*
  * Calls fn(w, arg) for every registered waiter, bucket by bucket, with the

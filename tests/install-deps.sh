@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libunwind-dev            # stack capture
-  libprotobuf-c-dev protobuf-c-compiler   # pprof encoding
+  libprotobuf-c-dev protobuf-c-compiler   # pprof and Perfetto encoding
+  protobuf-compiler        # protoc: decodes traces against Perfetto's schema in the tests
   zlib1g-dev               # gzip
   libdw-dev                # symbols and file:line (elfutils)
   libcriterion-dev         # the test suite

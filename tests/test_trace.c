@@ -1,0 +1,168 @@
+/*
+ * test_trace.c - the execution tracer against ground truth: the waits a
+ * program timed itself (tests/trace_prog.c) are in its trace, on the
+ * right thread's track, named by the right object, within 1% of the
+ * program's own timing, with an arrow from the thread that ended each
+ * wait; regions nest as written; the task runs from one thread to the
+ * other. Taken three ways: syncprof_trace_start, SYNCPROF_TRACE, and
+ * `syncprof run --trace` on the program built knowing nothing of syncprof.
+ * Every trace decodes against Perfetto's own schema (protoc).
+ */
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "preload_support.h"
+#include "trace_check.h"
+
+struct truth {
+    char thread[32], kind[32];
+    uint64_t object;
+    int64_t ns;
+};
+
+/* Runs cmd; the program's "wait" lines into w (at most max); returns how many. */
+static int run_prog(const char *cmd, struct truth *w, int max)
+{
+    char *out;
+    int st = tp_run(cmd, &out);
+    cr_assert_eq(st, 0, "%s: status %d\n%s", cmd, st, out);
+    int n = 0;
+    for (char *line = strtok(out, "\n"); line && n < max; line = strtok(NULL, "\n")) {
+        struct truth *t = &w[n];
+        long long ns;
+        if (sscanf(line, "wait %31s %31s %" SCNx64 " %lld", t->thread, t->kind, &t->object, &ns) == 4) {
+            t->ns = ns;
+            n++;
+        }
+    }
+    free(out);
+    return n;
+}
+
+/* The wait slice of w in t, with its checks: the thread, the object, the
+ * duration within 1%, and a flow from another thread's slice. */
+static const struct sp_trace_slice *check_wait(const struct sp_trace *t, const struct truth *w,
+                                               const char *name)
+{
+    const struct sp_trace_track *th = tc_thread(t, w->thread);
+    cr_assert(th, "no track for thread %s", w->thread);
+    const struct sp_trace_slice *found = NULL;
+    for (size_t i = 0; i < t->nslices; i++) {
+        const struct sp_trace_slice *s = &t->slices[i];
+        if (s->track == th->uuid && s->object == w->object && strcmp(s->category, "wait") == 0 &&
+            strncmp(s->name, w->kind, strlen(w->kind)) == 0)
+            found = s;
+    }
+    cr_assert(found, "no %s wait of %s on %#" PRIx64, w->kind, w->thread, w->object);
+    if (name)
+        cr_expect_str_eq(found->name, name);
+    int64_t diff = llabs(found->dur - w->ns);
+    cr_expect(diff * 100 <= w->ns, "%s: traced %lld ns, timed %lld ns", found->name,
+              (long long)found->dur, (long long)w->ns);
+    cr_expect(found->n_in >= 1, "%s: no flow ends at it", found->name);
+    bool from_other = false;
+    for (size_t k = 0; k < found->n_in; k++) {
+        const struct sp_trace_slice *src = tc_flow_source(t, found->flows_in[k]);
+        if (src && src->track != found->track && src->ts <= found->ts + found->dur)
+            from_other = true;
+    }
+    cr_expect(from_other, "%s of %s: no flow from the thread that woke it", found->name, w->thread);
+    return found;
+}
+
+static void check_api_trace(const char *path, const struct truth *w, int n)
+{
+    struct sp_trace t;
+    tc_read(path, &t);
+    cr_assert_eq(n, 4, "the program printed %d waits", n);
+    cr_expect(tc_thread(&t, "holder") && tc_thread(&t, "waiter"), "thread tracks by name");
+    const char *names[] = { "mutex lock_a", "mutex lock_b", "cond ready", "chan_recv requests" };
+    for (int i = 0; i < n; i++) {
+        const char *name = strcmp(w[i].kind, "mutex") == 0
+                               ? (strcmp(w[i].thread, "waiter") == 0 ? names[0] : names[1])
+                           : strcmp(w[i].kind, "cond") == 0 ? names[2] : names[3];
+        const struct sp_trace_slice *s = check_wait(&t, &w[i], name);
+        if (strcmp(name, "mutex lock_a") == 0) {
+            /* inside "inner" inside "outer", as written */
+            cr_assert_eq(s->depth, 2, "lock_a's wait at depth %d", s->depth);
+            const struct sp_trace_slice *inner = tc_parent(&t, s);
+            cr_assert(inner && strcmp(inner->name, "inner") == 0, "not inside inner");
+            const struct sp_trace_slice *outer = tc_parent(&t, inner);
+            cr_assert(outer && strcmp(outer->name, "outer") == 0, "inner not inside outer");
+            cr_expect(inner->ts <= s->ts && s->ts + s->dur <= inner->ts + inner->dur);
+            cr_expect(outer->ts <= inner->ts && inner->ts + inner->dur <= outer->ts + outer->dur);
+            /* its waker: the holder's hold of lock_a */
+            const struct sp_trace_slice *src = tc_flow_source(&t, s->flows_in[0]);
+            cr_expect(src && strcmp(src->name, "hold lock_a") == 0, "woken by %s",
+                      src ? src->name : "nothing");
+            cr_expect(src && src->dur >= 25000000, "the hold shown for %lld ns",
+                      src ? (long long)src->dur : 0LL);
+        }
+    }
+    /* The task: a track of its own, from the holder to the waiter. */
+    const struct sp_trace_slice *task = NULL, *begins = NULL, *ends = NULL;
+    for (size_t i = 0; i < t.nslices; i++) {
+        const struct sp_trace_slice *s = &t.slices[i];
+        if (strcmp(s->name, "request") == 0)
+            task = s;
+        if (strcmp(s->name, "task request begins") == 0)
+            begins = s;
+        if (strcmp(s->name, "task request ends") == 0)
+            ends = s;
+    }
+    cr_assert(task && begins && ends, "the task and its two ends");
+    cr_expect(task->dur >= 5000000, "task lasted %lld ns", (long long)task->dur);
+    cr_expect_eq(begins->track, tc_thread(&t, "holder")->uuid);
+    cr_expect_eq(ends->track, tc_thread(&t, "waiter")->uuid);
+    cr_expect(begins->n_out == 1 && ends->n_in == 1 && begins->flows_out[0] == ends->flows_in[0],
+              "no flow from the task's beginning to its end");
+    cr_expect_eq(t.lost, 0, "lost %lld events", (long long)t.lost);
+    sp_trace_free(&t);
+}
+
+/* trace_prog_api run by the shell command format (%1$s: the trace's path,
+ * %2$s: the program), then its trace checked. */
+static void api_case(const char *format)
+{
+    char dir[64], cmd[512], path[128];
+    struct truth w[8];
+    ps_tmpdir(dir);
+    snprintf(path, sizeof path, "%s/trace.pftrace", dir);
+    snprintf(cmd, sizeof cmd, format, path, TRACE_PROG_API);
+    check_api_trace(path, w, run_prog(cmd, w, 8));
+}
+
+Test(trace, api_ground_truth)
+{
+    api_case("timeout 60 %2$s %1$s");
+}
+
+Test(trace, environment_ground_truth)
+{
+    api_case("SYNCPROF_TRACE=%1$s timeout 60 %2$s");
+}
+
+Test(trace, unmodified_program_under_syncprof_run)
+{
+    char dir[64], cmd[512], path[128];
+    struct truth w[8];
+    ps_tmpdir(dir);
+    snprintf(path, sizeof path, "%s/run.pftrace", dir);
+    /* Profiles off: the program's own timing would include the first
+     * samples' stack capture, which follows the wait. */
+    snprintf(cmd, sizeof cmd,
+             "cd %s && timeout 60 " SP_TOOL " run --quiet --block-rate 0 --mutex-fraction 0 "
+             "--trace %s -- " SP_PROGS "/trace_prog",
+             dir, path);
+    int n = run_prog(cmd, w, 8);
+    cr_assert_eq(n, 3, "the program printed %d waits", n);
+    struct sp_trace t;
+    tc_read(path, &t);
+    for (int i = 0; i < n; i++)
+        check_wait(&t, &w[i], NULL);
+    sp_trace_free(&t);
+}
