@@ -34,9 +34,16 @@
 #include <syncprof/syncprof.h>
 
 #include "config.h"
+#include "dump_signal.h"
 #include "env.h"
+#include "http_endpoint.h"
+#include "lock_track.h"
 #include "profile_table.h"
+#include "report_sink.h"
 #include "sampling.h"
+#include "thread_dump.h"
+#include "trace_session.h"
+#include "watchdog.h"
 
 static char out_dir[PATH_MAX]; /* set once at load, read at exit; "" when none */
 bool sp_config_preload;       /* see config.h; set before the constructors below run */
@@ -131,7 +138,8 @@ __attribute__((constructor)) void sp_configure_from_environment(void)
         syncprof_set_max_stacks((size_t)v);
     if (choose_out_dir() && !sp_config_preload)
         atexit(write_profiles_at_exit);
-    sp_dump_destination_from_environment();
+    sp_report_destination_from_environment();
+    sp_dump_from_environment();
     sp_dump_signal_from_environment();
     sp_lock_track_from_environment();
     sp_lock_order_from_environment();

@@ -9,17 +9,12 @@
 #include <stdbool.h>
 
 /*
- * Each module's reading of its own variables, called once at load, in
- * this order, by config.c's constructor (sp_configure_from_environment).
+ * The constructor: reads the profiles' variables, then calls each module's
+ * reading of its own (declared in its header: report_sink.h, thread_dump.h,
+ * dump_signal.h, lock_track.h, watchdog.h, http_endpoint.h,
+ * trace_session.h), in that order.
  */
 void sp_configure_from_environment(void);
-void sp_dump_destination_from_environment(void); /* SYNCPROF_DUMP */
-void sp_dump_signal_from_environment(void);      /* SYNCPROF_DUMP_SIGNAL, SYNCPROF_DUMP_EXIT */
-void sp_lock_track_from_environment(void);       /* SYNCPROF_TRACK_LOCKS */
-void sp_lock_order_from_environment(void);       /* SYNCPROF_LOCK_ORDER... */
-void sp_watchdog_from_environment(void);         /* SYNCPROF_HANG_TIMEOUT, SYNCPROF_DEADLOCK_ABORT */
-void sp_http_from_environment(void);             /* SYNCPROF_HTTP */
-void sp_trace_from_environment(void);            /* SYNCPROF_TRACE, SYNCPROF_TRACE_MIN */
 
 /*
  * Preload mode: set by the LD_PRELOAD interposer's constructor, which runs

@@ -20,12 +20,13 @@
 
 #include <syncprof/syncprof.h>
 
-#include "config.h"
+#include "dump_signal.h"
 #include "env.h"
 #include "export.h"
 #include "sampling.h"
 #include "signal_names.h"
 #include "spinlock.h"
+#include "report_sink.h"
 #include "thread_dump.h"
 #include "thread_registry.h"
 #include "thread_stacks.h"

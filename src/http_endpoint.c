@@ -54,7 +54,6 @@
 
 #include <syncprof/syncprof.h>
 
-#include "config.h"
 #include "env.h"
 #include "export.h"
 #include "http_endpoint.h"
@@ -102,8 +101,6 @@ static const char *http_where(void)
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
-#include <dlfcn.h>
-
 #include "clock.h"
 #include "http_server.h"
 #include "profile_delta.h"
@@ -113,36 +110,9 @@ static const char *http_where(void)
 
 #define SP_HTTP_BACKLOG 64
 
-struct sp_mhd_functions sp_mhd;
-
-/* Loads libmicrohttpd and its functions once; true when they are there.
- * Called with ctl_lock held. */
-static bool sp_mhd_load(void)
-{
-    static int loaded; /* 0 not tried, 1 loaded, -1 not available */
-    if (loaded)
-        return loaded > 0;
-    loaded = -1;
-    void *h = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-        h = dlopen("libmicrohttpd.so", RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-        return false;
-#define SP_MHD_RESOLVE(f) \
-    if (!(sp_mhd.p_##f = (__typeof__(sp_mhd.p_##f))dlsym(h, #f))) \
-        return false;
-    SP_MHD_FUNCTIONS(SP_MHD_RESOLVE)
-#undef SP_MHD_RESOLVE
-    loaded = 1;
-    return true;
-}
-
 static sp_spinlock ctl_lock = SP_SPINLOCK_INIT;
 static struct sp_http_server *server; /* under ctl_lock */
 static char where[INET6_ADDRSTRLEN + 16]; /* "host:port" bound last, under ctl_lock */
-atomic_size_t sp_http_waiting_count;
-atomic_size_t sp_http_pending_count;
-atomic_size_t sp_http_active_count;
 
 size_t sp_http_waiting(void)
 {
@@ -173,13 +143,6 @@ static void enter_server_thread(void)
 }
 
 /* ---- libmicrohttpd's callbacks ---------------------------------------- */
-
-struct sp_http_conn *sp_http_conn_of(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci ? ci->socket_context : NULL;
-}
 
 /* MHD's access handler: called once with the headers (we make the
  * request's state and check its token), then for each piece of a body

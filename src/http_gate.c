@@ -33,6 +33,9 @@
 #define SP_HTTP_ACCEPT_BURST 64  /* connections the gate accepts in a row */
 #define SP_HTTP_DRAIN_MAX 65536  /* bytes read and dropped before a refusal */
 
+atomic_size_t sp_http_pending_count;
+atomic_size_t sp_http_active_count;
+
 /* A pending socket's epoll tag: its slot (past the gate's own two tags)
  * and the slot's generation, so an event for a slot's previous connection
  * is told apart. */

@@ -32,6 +32,8 @@
 #define SP_HTTP_MAX_BODY (1u << 20) /* bytes of a request body kept (symbol) */
 #define SP_HTTP_POLL_MAX_MS 1000    /* a ?seconds wait checks for stop this often */
 
+atomic_size_t sp_http_waiting_count;
+
 /* ---- The pages --------------------------------------------------------- */
 
 struct sp_http_page;
@@ -299,6 +301,13 @@ static bool int_param(struct MHD_Connection *c, const char *name, long long min,
 }
 
 /* ---- ?seconds=N -------------------------------------------------------- */
+
+struct sp_http_conn *sp_http_conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
 
 enum sp_wait_end { SP_WAIT_DONE, SP_WAIT_STOPPING, SP_WAIT_CLIENT_GONE };
 

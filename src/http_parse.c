@@ -7,7 +7,7 @@
  * sees a byte), and the bearer token of SYNCPROF_HTTP_TOKEN_FILE.
  *
  * Pure functions of their arguments (the token's file aside): any thread,
- * no lock. Contracts in http_endpoint.h; the fuzz harness and
+ * no lock. Contracts in http_parse.h; the fuzz harness and
  * test_http_hostile call them directly.
  */
 #include <arpa/inet.h>
@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "http_endpoint.h"
+#include "http_parse.h"
 
 /* ---- Addresses --------------------------------------------------------- */
 

@@ -2,7 +2,8 @@
  * http_server.h - what the live-profile server's files share: the server's
  * state, the table of libmicrohttpd's functions, and the calls between the
  * server's life and callbacks (http_endpoint.c), the gate (http_gate.c) and
- * the pages (http_pages.c). Included only where libmicrohttpd's header is
+ * the pages (http_pages.c): http_endpoint.c calls the other two, which call
+ * neither it nor each other. Included only where libmicrohttpd's header is
  * (SYNCPROF_HAVE_MICROHTTPD).
  *
  * Locking: conn_lock (a spinlock) guards the table of answering
@@ -23,7 +24,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "http_endpoint.h"
+#include "http_limits.h"
+#include "http_parse.h"
 #include "profile_delta.h"
 #include "spinlock.h"
 
@@ -53,6 +55,10 @@ struct sp_mhd_functions {
 #undef SP_MHD_POINTER
 };
 extern struct sp_mhd_functions sp_mhd; /* filled once by sp_mhd_load, under ctl_lock; then read only */
+
+/* Loads libmicrohttpd and its functions once (http_mhd.c); true when they
+ * are there. Called with ctl_lock held. */
+bool sp_mhd_load(void);
 
 /* From here on, calls name the table's entries. */
 #define MHD_add_connection sp_mhd.p_MHD_add_connection
@@ -127,17 +133,11 @@ struct sp_http_server {
     struct sp_snapshot delta_base[SP_PROFILE__COUNT]; /* under delta_lock */
 };
 
-/* What the running server holds, for sp_http_stats (reset in a forked child). */
-extern atomic_size_t sp_http_waiting_count; /* ?seconds requests in their wait */
+/* ---- http_gate.c ------------------------------------------------------- */
+
+/* What the gate holds, for sp_http_stats (reset in a forked child). */
 extern atomic_size_t sp_http_pending_count; /* connections in the gate */
 extern atomic_size_t sp_http_active_count;  /* connections handed to libmicrohttpd, not done */
-
-/* ---- http_endpoint.c --------------------------------------------------- */
-
-/* The answering connection c is, in the gate's table (NULL if unknown). */
-struct sp_http_conn *sp_http_conn_of(struct MHD_Connection *c);
-
-/* ---- http_gate.c ------------------------------------------------------- */
 
 enum { SP_HTTP_GATE_WAKE = 0, SP_HTTP_GATE_LISTEN = 1 }; /* epoll tags of the gate's set */
 
@@ -147,6 +147,11 @@ enum { SP_HTTP_GATE_WAKE = 0, SP_HTTP_GATE_LISTEN = 1 }; /* epoll tags of the ga
 void *sp_http_gate_main(void *arg);
 
 /* ---- http_pages.c ------------------------------------------------------ */
+
+extern atomic_size_t sp_http_waiting_count; /* ?seconds requests in their wait */
+
+/* The answering connection c is, in the gate's table (NULL if unknown). */
+struct sp_http_conn *sp_http_conn_of(struct MHD_Connection *c);
 
 /* Answers a request whose headers (and body) have all come: its method,
  * then its path, through the table of pages. */

@@ -1,7 +1,9 @@
 /*
  * lock_order.c - the lock-order graph of lock_order.h: nodes hashed by lock
- * address, edges with the stack of the acquisition that made them, cycle
- * search on each new edge, and the report of an inversion.
+ * address, edges with the origin (thread, stack) of the acquisition that
+ * made them, and the cycle search on each new edge. It knows nothing of
+ * who calls it: lock_track.c's acquisition hook asks it, and reports what
+ * it finds.
  *
  * Layout: nodes[] is an open-addressing table (linear probing) of
  * SP_LO_NODES slots; a destroyed lock leaves a tombstone (addr kept, live
@@ -11,35 +13,19 @@
  * never reused; each node lists its out-edges through next_out.
  *
  * Locking: graph_lock (a spinlock, never a pthread lock) protects nodes,
- * edges, visit stamps and the counters below it. Stacks are unwound and
- * reports printed outside it. Each thread keeps a small cache of the pairs
+ * edges, visit stamps and the counters below it; its callers unwind stacks
+ * and print reports outside it. Each thread keeps a small cache of the pairs
  * it knows are edges, flushed when epoch changes (a lock was destroyed).
  */
 #include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <unistd.h>
 
-#include <syncprof/syncprof.h>
-
-#include "config.h"
-#include "env.h"
-#include "export.h"
 #include "lock_order.h"
-#include "lock_track.h"
-#include "sampling.h"
 #include "spinlock.h"
-#include "symbolize.h"
-#include "thread_dump.h"
-#include "thread_stacks.h"
 
-#define SP_LO_FRAMES 32
 #define SP_LO_CACHE 64
-#define SP_LO_MAX_CYCLE 32
 
 struct lo_node {
     const void *addr;   /* NULL: never used */
@@ -53,10 +39,7 @@ struct lo_node {
 struct lo_edge {
     uint32_t from, to, from_gen, to_gen;
     uint32_t next_out;  /* index + 1 of from's next out-edge; 0: none */
-    int tid;            /* the thread that made the edge */
-    char tname[SP_THREAD_NAME_MAX]; /* its name then */
-    int nframes;
-    uintptr_t pcs[SP_LO_FRAMES];
+    struct sp_lo_origin origin; /* the acquisition that made the edge */
 };
 
 static bool checking;                     /* set once; relaxed loads */
@@ -67,7 +50,6 @@ static uint32_t nedges;                   /* under graph_lock */
 static uint32_t visit_stamp;              /* under graph_lock */
 static uint64_t dropped;                  /* edges or nodes that did not fit; under graph_lock */
 static uint32_t epoch;                    /* bumped on every forget; atomic */
-static uint64_t reports;                  /* atomic */
 
 /* Pairs this thread knows are edges, valid while cache_epoch == epoch. */
 struct lo_pair {
@@ -90,7 +72,7 @@ static void *map_table(size_t bytes)
     return p == MAP_FAILED ? NULL : p;
 }
 
-int sp_lock_order_enable(void)
+int sp_lock_order_init(void)
 {
     sp_spin_lock(&graph_lock);
     if (!nodes)
@@ -102,13 +84,7 @@ int sp_lock_order_enable(void)
     if (!ok)
         return ENOMEM;
     __atomic_store_n(&checking, true, __ATOMIC_RELEASE);
-    sp_tracking_enable();
     return 0;
-}
-
-uint64_t sp_lock_order_reports(void)
-{
-    return __atomic_load_n(&reports, __ATOMIC_RELAXED);
 }
 
 /* ---- The per-thread pair cache --------------------------------------------- */
@@ -225,8 +201,7 @@ static bool path_locked(long from, long to)
     return false;
 }
 
-static struct lo_edge *edge_add_locked(long a, long b, int tid, const char *tname,
-                                       const uintptr_t *pcs, int n)
+static struct lo_edge *edge_add_locked(long a, long b, const struct sp_lo_origin *origin)
 {
     if (nedges >= SP_LO_EDGES) {
         dropped++;
@@ -237,39 +212,24 @@ static struct lo_edge *edge_add_locked(long a, long b, int tid, const char *tnam
     e->to = (uint32_t)b;
     e->from_gen = nodes[a].gen;
     e->to_gen = nodes[b].gen;
-    e->tid = tid;
-    memcpy(e->tname, tname, sizeof e->tname);
-    e->nframes = n;
-    memcpy(e->pcs, pcs, sizeof *pcs * (size_t)n);
+    e->origin = *origin;
     e->next_out = nodes[a].first_out;
     nodes[a].first_out = nedges;
     return e;
 }
 
-/* ---- Reports ------------------------------------------------------------------ */
+/* ---- Cycles ------------------------------------------------------------------- */
 
-/* One edge of a reported cycle, copied out of the graph. */
-struct lo_step {
-    const void *from, *to;
-    int tid;
-    char tname[SP_THREAD_NAME_MAX];
-    int nframes;
-    uintptr_t pcs[SP_LO_FRAMES];
-};
-
-static void copy_step(struct lo_step *s, const struct lo_edge *e)
+static void copy_step(struct sp_lo_step *s, const struct lo_edge *e)
 {
     s->from = nodes[e->from].addr;
     s->to = nodes[e->to].addr;
-    s->tid = e->tid;
-    memcpy(s->tname, e->tname, sizeof s->tname);
-    s->nframes = e->nframes;
-    memcpy(s->pcs, e->pcs, sizeof s->pcs);
+    s->origin = e->origin;
 }
 
 /* The cycle closed by the new edge a -> b: the new edge, then the path
  * b -> ... -> a found by path_locked, in order. Returns its length. */
-static int cycle_locked(long a, long b, const struct lo_edge *added, struct lo_step *out)
+static int cycle_locked(long a, long b, const struct lo_edge *added, struct sp_lo_step *out)
 {
     const struct lo_edge *rev[SP_LO_MAX_CYCLE];
     int n = 0;
@@ -281,101 +241,36 @@ static int cycle_locked(long a, long b, const struct lo_edge *added, struct lo_s
     return n + 1 < SP_LO_MAX_CYCLE ? n + 1 : SP_LO_MAX_CYCLE;
 }
 
-static void report(const struct lo_step *steps, int n)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return;
-    struct sp_pctab tab = { 0 };
-    const uintptr_t *stacks[SP_LO_MAX_CYCLE];
-    int nframes[SP_LO_MAX_CYCLE];
-    for (int i = 0; i < n; i++) {
-        stacks[i] = steps[i].pcs;
-        nframes[i] = steps[i].nframes;
-    }
-    struct sp_symbolizer *sym = sp_symbolizer_acquire();
-    if (sym)
-        sp_stacks_symbolize(&tab, sym, stacks, nframes, (size_t)n);
-    fprintf(f, "syncprof: potential deadlock: lock-order inversion\n  cycle: ");
-    for (int i = 0; i < n; i++) {
-        sp_print_object(f, steps[i].from);
-        fprintf(f, " -> ");
-    }
-    sp_print_object(f, steps[0].from);
-    fprintf(f, "\n");
-    for (int i = 0; i < n; i++) {
-        fprintf(f, "\n  lock ");
-        sp_print_object(f, steps[i].to);
-        fprintf(f, " acquired while holding ");
-        sp_print_object(f, steps[i].from);
-        fprintf(f, " by thread %d \"%s\":\n", steps[i].tid, steps[i].tname);
-        sp_print_stack(f, &tab, steps[i].pcs, steps[i].nframes, true);
-    }
-    fprintf(f, "\n");
-    fclose(f);
-    sp_pctab_free(&tab);
-    if (sym)
-        sp_symbolizer_release();
-    sp_report_text(text, len);
-    free(text);
-}
+/* ---- The graph's calls ------------------------------------------------------------ */
 
-/* ---- The hooks ------------------------------------------------------------------ */
-
-/*
- * Adds the edge a -> b (made by this thread with the stack pcs) unless it
- * exists; when it closes a cycle, fills steps and returns its length, else
- * returns 0.
- */
-static int add_edge(const void *a, const void *b, const uintptr_t *pcs, int n,
-                    struct lo_step *steps)
+int sp_lock_order_insert(const void *a, const void *b, const struct sp_lo_origin *origin,
+                         struct sp_lo_step *steps)
 {
     int len = 0;
-    char tname[SP_THREAD_NAME_MAX] = "?";
-    prctl(PR_GET_NAME, tname); /* the name now: the thread may be gone at report time */
     sp_spin_lock(&graph_lock);
     long na = node_find_locked(a, true), nb = node_find_locked(b, true);
     if (na >= 0 && nb >= 0 && !edge_exists_locked(na, nb)) {
         bool cycle = path_locked(nb, na);
-        struct lo_edge *e = edge_add_locked(na, nb, sp_self_tid(), tname, pcs, n);
+        struct lo_edge *e = edge_add_locked(na, nb, origin);
         if (e && cycle)
             len = cycle_locked(na, nb, e, steps);
     }
     sp_spin_unlock(&graph_lock);
+    cache_put(a, b);
     return len;
 }
 
-static bool edge_known(const void *a, const void *b)
+bool sp_lock_order_known(const void *a, const void *b)
 {
+    if (a == b || cache_has(a, b))
+        return true;
     sp_spin_lock(&graph_lock);
     long na = node_find_locked(a, false), nb = node_find_locked(b, false);
     bool known = na >= 0 && nb >= 0 && edge_exists_locked(na, nb);
     sp_spin_unlock(&graph_lock);
+    if (known)
+        cache_put(a, b);
     return known;
-}
-
-void sp_lock_order_acquired(const struct sp_held *held, int n, const void *object)
-{
-    for (int i = 0; i < n; i++) {
-        const void *a = held[i].object;
-        if (a == object || cache_has(a, object))
-            continue; /* a recursive re-acquisition, or an edge known here */
-        if (!edge_known(a, object)) {
-            uintptr_t pcs[SP_LO_FRAMES];
-            struct lo_step steps[SP_LO_MAX_CYCLE];
-            sp_enter_profiler();
-            int nf = sp_backtrace_here(pcs, SP_LO_FRAMES);
-            int len = add_edge(a, object, pcs, nf, steps);
-            if (len > 0) {
-                __atomic_fetch_add(&reports, 1, __ATOMIC_RELAXED);
-                report(steps, len);
-            }
-            sp_leave_profiler();
-        }
-        cache_put(a, object);
-    }
 }
 
 void sp_lock_order_forget(const void *object)
@@ -388,21 +283,4 @@ void sp_lock_order_forget(const void *object)
         __atomic_fetch_add(&epoch, 1, __ATOMIC_RELEASE);
     }
     sp_spin_unlock(&graph_lock);
-}
-
-void sp_lock_order_from_environment(void)
-{
-    bool on;
-    if (sp_env_bool("SYNCPROF_LOCK_ORDER", &on) && on && sp_lock_order_enable() != 0)
-        fprintf(stderr, "syncprof: SYNCPROF_LOCK_ORDER: cannot map the lock-order graph\n");
-}
-
-SP_PUBLIC int syncprof_lock_order_enable(void)
-{
-    return sp_lock_order_enable();
-}
-
-SP_PUBLIC uint64_t syncprof_lock_order_reports(void)
-{
-    return sp_lock_order_reports();
 }

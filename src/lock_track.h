@@ -57,4 +57,9 @@ int sp_lock_owner(const void *object, enum sp_wait_reason reason);
  * of thread records; reads other threads' lists as they change. */
 int sp_lock_holders_tracked(const void *object, int *tids, int max);
 
+/* Read once at load (config.c): SYNCPROF_TRACK_LOCKS, and
+ * SYNCPROF_LOCK_ORDER (lock-order checking, which tracking serves). */
+void sp_lock_track_from_environment(void);
+void sp_lock_order_from_environment(void);
+
 #endif /* SP_LOCK_TRACK_H */

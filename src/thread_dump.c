@@ -1,6 +1,8 @@
 /*
- * thread_dump.c - the text of a thread dump, the grouped "threads"
- * profile, and the report destination (see thread_dump.h).
+ * thread_dump.c - the text of a thread dump and the grouped "threads"
+ * profile (see thread_dump.h), made from a wait snapshot
+ * (wait_snapshot.c), the threads' stacks (thread_stacks.c) and the
+ * printers of stack_print.c.
  *
  * A dump is put together from three snapshots taken one after the other,
  * not atomically: the threads and their stacks (thread_stacks.c), what
@@ -10,10 +12,9 @@
  * a moment ago; every line is something that was true during the dump.
  *
  * The text is built with open_memstream and written with one
- * sp_write_all. SYNCPROF_DUMP (a file name) is read once at load.
+ * sp_write_all.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -24,15 +25,15 @@
 #include <syncprof/syncprof.h>
 
 #include "clock.h"
-#include "config.h"
 #include "env.h"
 #include "export.h"
 #include "format.h"
 #include "format_common.h"
 #include "lock_track.h"
-#include "object_names.h"
+#include "report_sink.h"
 #include "sampling.h"
 #include "spinlock.h"
+#include "stack_print.h"
 #include "symbolize.h"
 #include "thread_dump.h"
 #include "thread_registry.h"
@@ -40,112 +41,7 @@
 
 #define SP_MAX_READERS 16
 
-static char report_path[PATH_MAX]; /* SYNCPROF_DUMP; set once at load */
-
-/* ---- What every thread waits for ---------------------------------------------- */
-
-struct wait_collect {
-    struct sp_thread_wait *v;
-    size_t cap, n; /* n may exceed cap: then the caller retries bigger */
-    bool with_stacks;
-};
-
-/* sp_wait_foreach callback: runs under a wait-table bucket lock. */
-static void collect_one(const struct sp_waiter *w, void *arg)
-{
-    struct wait_collect *c = arg;
-    if (w->reason == SP_WAIT_COND)
-        return; /* described by its re-acquirer twin */
-    if (c->n++ >= c->cap)
-        return;
-    struct sp_thread_wait *t = &c->v[c->n - 1];
-    memset(t, 0, sizeof *t);
-    t->tid = w->tid;
-    t->reason = w->reason;
-    t->object = w->object;
-    t->start_ns = w->start_ns;
-    t->timed = __atomic_load_n(&w->timed, __ATOMIC_RELAXED);
-    if (w->reason == SP_WAIT_COND_REACQUIRE && w->cond_twin) {
-        const struct sp_waiter *cw = w->cond_twin;
-        t->cond = cw->object;
-        t->mutex = w->object;
-        t->start_ns = cw->start_ns;
-        t->timed = t->timed || __atomic_load_n(&cw->timed, __ATOMIC_RELAXED);
-        if (__atomic_load_n(&cw->woken_ns, __ATOMIC_ACQUIRE) == 0) {
-            t->reason = SP_WAIT_COND;
-            t->object = cw->object;
-        }
-    }
-    if (t->reason != SP_WAIT_COND)
-        t->holder = sp_lock_owner(w->object, w->reason);
-    const struct sp_wait_regs *regs = __atomic_load_n(&w->regs, __ATOMIC_ACQUIRE);
-    if (c->with_stacks && regs)
-        t->nframes = sp_unwind_saved(regs, t->pcs, SP_MAX_FRAMES);
-}
-
-static int cmp_wait(const void *a, const void *b)
-{
-    int x = ((const struct sp_thread_wait *)a)->tid, y = ((const struct sp_thread_wait *)b)->tid;
-    return (x > y) - (x < y);
-}
-
-int sp_waits_collect(struct sp_thread_wait **out, size_t *n, bool with_stacks)
-{
-    struct wait_collect c = { .cap = 64, .with_stacks = with_stacks };
-    for (;;) {
-        c.v = malloc(c.cap * sizeof *c.v);
-        if (!c.v)
-            return ENOMEM;
-        c.n = 0;
-        sp_wait_foreach(collect_one, &c);
-        if (c.n <= c.cap)
-            break;
-        free(c.v);
-        c.cap = c.n * 2;
-    }
-    qsort(c.v, c.n, sizeof *c.v, cmp_wait);
-    *out = c.v;
-    *n = c.n;
-    return 0;
-}
-
-const struct sp_thread_wait *sp_waits_find(const struct sp_thread_wait *w, size_t n, int tid)
-{
-    struct sp_thread_wait key = { .tid = tid };
-    return bsearch(&key, w, n, sizeof *w, cmp_wait);
-}
-
-const char *sp_wait_object_kind(enum sp_wait_reason reason)
-{
-    switch (reason) {
-    case SP_WAIT_MUTEX:
-    case SP_WAIT_COND_REACQUIRE:
-        return "mutex";
-    case SP_WAIT_RWLOCK_READ:
-    case SP_WAIT_RWLOCK_WRITE:
-        return "rwlock";
-    case SP_WAIT_COND:
-        return "cond";
-    case SP_WAIT_JOIN:
-        return "thread";
-    case SP_WAIT_SEMAPHORE:
-        return "semaphore";
-    case SP_WAIT_BARRIER:
-        return "barrier";
-    default:
-        return "channel";
-    }
-}
-
 /* ---- Printing ---------------------------------------------------------------------- */
-
-void sp_print_object(FILE *f, const void *object)
-{
-    char name[SP_NAME_MAX];
-    fprintf(f, "%p", object);
-    if (sp_object_name(object, name))
-        fprintf(f, " \"%s\"", name);
-}
 
 static const char *name_of(const struct sp_thread_stack *threads, size_t n, int tid)
 {
@@ -153,58 +49,6 @@ static const char *name_of(const struct sp_thread_stack *threads, size_t n, int 
         if (threads[i].tid == tid)
             return threads[i].name;
     return "?";
-}
-
-/* Is pc in one of the library's internal sp_ functions? */
-static bool is_internal_frame(const struct sp_pcinfo *pc)
-{
-    return pc && pc->known && strncmp(pc->frames[pc->nframes - 1].function, "sp_", 3) == 0;
-}
-
-void sp_print_stack(FILE *f, const struct sp_pctab *tab, const uintptr_t *pcs, int n,
-                    bool from_wrapper)
-{
-    int first = 0;
-    while (from_wrapper && first < n && is_internal_frame(sp_pctab_find(tab, pcs[first])))
-        first++;
-    int k = 0;
-    for (int i = first; i < n; i++) {
-        const struct sp_pcinfo *pc = sp_pctab_find(tab, pcs[i]);
-        if (!pc || !pc->known) {
-            fprintf(f, "    #%-2d 0x%" PRIxPTR " ?\n", k++, pcs[i] - 1);
-            continue;
-        }
-        for (int j = 0; j < pc->nframes; j++) {
-            const struct sp_frame *fr = &pc->frames[j];
-            fprintf(f, "    #%-2d 0x%" PRIxPTR " %s", k++, pc->addr, fr->function);
-            if (j + 1 < pc->nframes)
-                fprintf(f, " (inlined)");
-            else
-                fprintf(f, "+0x%" PRIxPTR, pc->addr - pc->entry);
-            if (fr->file)
-                fprintf(f, " %s:%d", fr->file, fr->line);
-            fprintf(f, "\n");
-        }
-    }
-    if (n >= SP_MAX_FRAMES)
-        fprintf(f, "    ...more frames not shown\n");
-}
-
-int sp_stacks_symbolize(struct sp_pctab *tab, struct sp_symbolizer *s,
-                        const uintptr_t *const *stacks, const int *nframes, size_t n)
-{
-    struct sp_record *recs = calloc(n ? n : 1, sizeof *recs);
-    if (!recs)
-        return ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        recs[i].count = 1;
-        recs[i].nframes = nframes[i];
-        recs[i].pcs = stacks[i];
-    }
-    struct sp_profile_view v = { .recs = recs, .n = n, .count_only = true };
-    int r = sp_pctab_build(tab, &v, s);
-    free(recs);
-    return r;
 }
 
 static const char *state_text(char state)
@@ -540,36 +384,13 @@ int sp_threads_profile_write(int fd, int debug, void *leaf, uintptr_t caller)
     return r;
 }
 
-/* ---- Where reports go ------------------------------------------------------------------ */
-
-/* The report destination, opened for one report: SYNCPROF_DUMP appended
- * to, or stderr when it is unset or cannot be opened. */
-static int report_open(void)
-{
-    int fd = report_path[0] ? open(report_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666) : -1;
-    return fd >= 0 ? fd : 2;
-}
-
-static void report_close(int fd)
-{
-    if (fd != 2)
-        close(fd);
-}
-
-void sp_report_text(const char *text, size_t len)
-{
-    int fd = report_open();
-    sp_write_all(fd, text, len);
-    report_close(fd);
-}
-
 void sp_report_dump(void *leaf, uintptr_t caller)
 {
-    int fd = report_open();
+    int fd = sp_report_open();
     int r = sp_dump_write(fd, leaf, caller);
     if (r != 0)
         dprintf(fd, "syncprof: thread dump failed: %s\n", strerror(r));
-    report_close(fd);
+    sp_report_close(fd);
 }
 
 SP_PUBLIC int syncprof_dump_threads(int fd)
@@ -579,16 +400,9 @@ SP_PUBLIC int syncprof_dump_threads(int fd)
     return sp_dump_write(fd, (void *)syncprof_dump_threads, (uintptr_t)__builtin_return_address(0));
 }
 
-void sp_dump_destination_from_environment(void)
+void sp_dump_from_environment(void)
 {
     bool interrupt;
     if (sp_env_bool("SYNCPROF_DUMP_INTERRUPT", &interrupt))
         sp_threads_set_interrupt(interrupt);
-    const char *p = sp_getenv("SYNCPROF_DUMP");
-    if (!p || !*p)
-        return;
-    if (strlen(p) >= sizeof report_path)
-        fprintf(stderr, "syncprof: ignoring SYNCPROF_DUMP: path too long\n");
-    else
-        strcpy(report_path, p);
 }

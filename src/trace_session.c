@@ -33,7 +33,6 @@
 
 #include <syncprof/trace.h>
 
-#include "config.h"
 #include "env.h"
 #include "export.h"
 #include "sampling.h"

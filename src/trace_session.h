@@ -13,4 +13,7 @@ uint32_t sp_trace_session(void);
 /* Waits and holds shorter than this (ns) are left out. */
 int64_t sp_trace_min_wait(void);
 
+/* Reads SYNCPROF_TRACE and SYNCPROF_TRACE_MIN, once at load (config.c). */
+void sp_trace_from_environment(void);
+
 #endif /* SP_TRACE_SESSION_H */

@@ -24,13 +24,14 @@
 #include <syncprof/syncprof.h>
 
 #include "clock.h"
-#include "config.h"
 #include "env.h"
 #include "export.h"
 #include "futex.h"
 #include "lock_track.h"
 #include "sampling.h"
 #include "spinlock.h"
+#include "report_sink.h"
+#include "stack_print.h"
 #include "thread_dump.h"
 #include "thread_registry.h"
 #include "thread_stacks.h"

@@ -25,4 +25,7 @@
 /* The poll period for a timeout, in ns. */
 int64_t sp_watchdog_period_ns(int64_t timeout_ns);
 
+/* Reads SYNCPROF_HANG_TIMEOUT and SYNCPROF_DEADLOCK_ABORT, once at load. */
+void sp_watchdog_from_environment(void);
+
 #endif /* SP_WATCHDOG_H */

@@ -37,10 +37,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "http_client.h"
 #include "http_endpoint.h"
 #include "profile_reader.h"
+#include "thread_dump.h"
 
 /* Not inlined, cloned or specialised, so the function's frame and name are
  * in every stack (GCC's noipa; Clang has no such attribute). */
@@ -708,7 +708,7 @@ Test(http_hostile, dump_interrupt_0_lets_a_sleep_take_its_full_time, .init = set
         return;
     /* SYNCPROF_DUMP_INTERRUPT=0, read as the library reads it at load. */
     setenv("SYNCPROF_DUMP_INTERRUPT", "0", 1);
-    sp_dump_destination_from_environment();
+    sp_dump_from_environment();
     struct sleeper z = { 0 };
     char *last = dumps_during_a_sleep(&z);
     cr_expect_eq(z.result, 0, "nanosleep: %s", strerror(z.err));
@@ -721,7 +721,7 @@ Test(http_hostile, dump_interrupt_0_lets_a_sleep_take_its_full_time, .init = set
      * and nanosleep then returns early with EINTR (what the setting is
      * for; docs/dumps.md). */
     setenv("SYNCPROF_DUMP_INTERRUPT", "1", 1);
-    sp_dump_destination_from_environment();
+    sp_dump_from_environment();
     memset(&z, 0, sizeof z);
     last = dumps_during_a_sleep(&z);
     cr_expect(z.result == -1 && z.err == EINTR, "nanosleep: %d, slept %lld ns", z.result,
