@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <syncprof/syncprof.h>
+#include <syncprof/trace.h>
 
 #include "clock.h"
 #include "http_server.h"
@@ -63,6 +64,8 @@ static enum MHD_Result serve_delta(struct sp_http_server *, struct MHD_Connectio
                                    struct sp_http_request *, const struct sp_http_page *);
 static enum MHD_Result serve_symbol(struct sp_http_server *, struct MHD_Connection *,
                                     struct sp_http_request *, const struct sp_http_page *);
+static enum MHD_Result serve_trace(struct sp_http_server *, struct MHD_Connection *,
+                                   struct sp_http_request *, const struct sp_http_page *);
 
 /*
  * Every page the server answers: a new one is a row here (and its handler;
@@ -87,6 +90,10 @@ static const struct sp_http_page pages[] = {
     { "mutex", serve_profile, true, "mutex", SP_PROFILE_MUTEX,
       "Stack traces of holders of contended mutexes" },
     { "symbol", serve_symbol, false, NULL, -1, NULL },
+    { "trace", serve_trace, true, NULL, -1,
+      "A trace of every wait and contended hold, with who woke whom (Perfetto's format: "
+      "open it in ui.perfetto.dev). You can specify the duration in the seconds GET "
+      "parameter. After you get the trace file, use syncprof report --trace." },
 };
 #define SP_HTTP_PAGES (sizeof pages / sizeof pages[0])
 
@@ -223,6 +230,9 @@ typedef int (*sp_http_writer)(int fd, int debug, void *arg);
  * filename="<filename>" when debug is 0, as text/plain otherwise. EINVAL
  * from w means the profile does not exist (404); other errors are 500.
  */
+static enum MHD_Result send_file(struct MHD_Connection *c, int fd, const char *filename,
+                                 int debug);
+
 static enum MHD_Result send_profile(struct MHD_Connection *c, const char *filename, int debug,
                                     sp_http_writer w, void *arg)
 {
@@ -230,11 +240,22 @@ static enum MHD_Result send_profile(struct MHD_Connection *c, const char *filena
     if (fd < 0)
         return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "failed to collect profile");
     int r = w(fd, debug, arg);
-    off_t size = r == 0 ? lseek(fd, 0, SEEK_CUR) : -1;
-    if (r != 0 || size < 0) {
+    if (r != 0) {
         close(fd);
         if (r == EINVAL)
             return send_error(c, MHD_HTTP_NOT_FOUND, "Unknown profile");
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "failed to collect profile");
+    }
+    return send_file(c, fd, filename, debug);
+}
+
+/* Sends what was written into fd (which it closes): as send_profile says. */
+static enum MHD_Result send_file(struct MHD_Connection *c, int fd, const char *filename,
+                                 int debug)
+{
+    off_t size = lseek(fd, 0, SEEK_CUR);
+    if (size < 0) {
+        close(fd);
         return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "failed to collect profile");
     }
     struct MHD_Response *resp = MHD_create_response_from_fd((size_t)size, fd);
@@ -347,6 +368,31 @@ static bool take_seconds_slot(void)
     return true;
 }
 
+/*
+ * A ?seconds=N request begins: it takes a slot (false when none is free,
+ * the request then answered with a 503 in *answer) and its connection's
+ * deadline is moved past the N seconds. The caller gives the slot back
+ * (sp_http_waiting_count) when its wait ends.
+ */
+static bool begin_seconds(struct sp_http_server *s, struct MHD_Connection *c, long long seconds,
+                          struct sp_http_conn **conn, enum MHD_Result *answer)
+{
+    if (!take_seconds_slot()) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "too many seconds=N requests in progress (at most %d)",
+                 SP_HTTP_MAX_SECONDS_REQUESTS);
+        *answer = send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+        return false;
+    }
+    *conn = sp_http_conn_of(c);
+    if (*conn) {
+        sp_spin_lock(&s->conn_lock);
+        (*conn)->deadline = sp_now_ns() + (seconds + SP_HTTP_REQUEST_TIMEOUT_S) * 1000000000LL;
+        sp_spin_unlock(&s->conn_lock);
+    }
+    return true;
+}
+
 /* The profile of the next N seconds, as Go's serveDeltaProfile: a first
  * snapshot now, the difference to a second one then. */
 static enum MHD_Result serve_seconds(struct sp_http_server *s, struct MHD_Connection *c,
@@ -354,19 +400,10 @@ static enum MHD_Result serve_seconds(struct sp_http_server *s, struct MHD_Connec
 {
     struct sp_snapshot base;
     char filename[64];
-    if (!take_seconds_slot()) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "too many seconds=N requests in progress (at most %d)",
-                 SP_HTTP_MAX_SECONDS_REQUESTS);
-        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
-    }
-    struct sp_http_conn *conn = sp_http_conn_of(c);
-    if (conn) {
-        sp_spin_lock(&s->conn_lock);
-        conn->deadline = sp_now_ns() + (seconds + SP_HTTP_REQUEST_TIMEOUT_S) * 1000000000LL;
-        sp_spin_unlock(&s->conn_lock);
-    }
     enum MHD_Result r;
+    struct sp_http_conn *conn;
+    if (!begin_seconds(s, c, seconds, &conn, &r))
+        return r;
     if (sp_snapshot_take(&base, (enum sp_profile_kind)p->kind) != 0) {
         atomic_fetch_sub(&sp_http_waiting_count, 1);
         return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "failed to collect profile");
@@ -435,6 +472,52 @@ static enum MHD_Result serve_delta(struct sp_http_server *s, struct MHD_Connecti
     snprintf(filename, sizeof filename, "%s.pprof.gz", p->profile); /* as godeltaprof */
     struct sp_delta_arg a = { s, (enum sp_profile_kind)p->kind };
     return send_profile(c, filename, (int)debug, write_since_previous, &a);
+}
+
+/* ---- /debug/pprof/trace ----------------------------------------------- */
+
+/*
+ * An execution trace of the next N seconds (1 when not given, as Go's
+ * pprof.Trace), held in memory until sent. One trace at a time, as in Go:
+ * 500 while another runs (this endpoint's, the API's or SYNCPROF_TRACE's).
+ */
+static enum MHD_Result serve_trace(struct sp_http_server *s, struct MHD_Connection *c,
+                                   struct sp_http_request *rq, const struct sp_http_page *p)
+{
+    long long debug, seconds;
+    enum MHD_Result r;
+    (void)rq;
+    if (!page_params(c, p, &debug, &seconds, &r))
+        return r;
+    if (seconds == 0)
+        seconds = 1;
+    struct sp_http_conn *conn;
+    if (!begin_seconds(s, c, seconds, &conn, &r))
+        return r;
+    int fd = memfd_create("syncprof-trace", MFD_CLOEXEC);
+    int e = fd < 0 ? errno : syncprof_trace_start(fd);
+    if (e != 0) {
+        atomic_fetch_sub(&sp_http_waiting_count, 1);
+        if (fd >= 0)
+            close(fd);
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                          e == EBUSY ? "Could not enable tracing: a trace is already running"
+                                     : "Could not enable tracing");
+    }
+    enum sp_wait_end end = wait_seconds(s, conn, seconds);
+    atomic_fetch_sub(&sp_http_waiting_count, 1);
+    e = syncprof_trace_stop();
+    if (end == SP_WAIT_CLIENT_GONE) {
+        close(fd);
+        return MHD_NO; /* nobody to answer: close */
+    }
+    if (end == SP_WAIT_STOPPING || e != 0) {
+        close(fd);
+        return send_error(c, end == SP_WAIT_STOPPING ? MHD_HTTP_SERVICE_UNAVAILABLE
+                                                     : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                          end == SP_WAIT_STOPPING ? "server stopping" : "failed to write the trace");
+    }
+    return send_file(c, fd, "trace", 0);
 }
 
 /* ---- /debug/pprof/symbol ---------------------------------------------- */
