@@ -14,6 +14,10 @@ int sp_cli_run(int argc, char **argv);
 /* `syncprof report FILE [--top N] [--depth N] [--folded] [--text]` */
 int sp_cli_report(int argc, char **argv);
 
+/* `syncprof report --trace FILE [--top N] [--convoy N]`: an execution
+ * trace as text (report_trace.c); the exit status. */
+int sp_cli_report_trace(const char *path, long top, long convoy_min);
+
 /* A malloc'd human name: C++ names demangled, others copied (demangle.cc).
  * NULL only when out of memory. */
 char *sp_demangle(const char *name);

@@ -57,6 +57,7 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: syncprof run [options] [--] PROGRAM [ARGS...]\n"
         "       syncprof report FILE [--top N] [--depth N] [--folded] [--text] [--ignore-wait K]\n"
+        "       syncprof report --trace FILE [--top N] [--convoy N]\n"
         "       syncprof --help | --version\n"
         "\n"
         "syncprof run profiles an unmodified program: its pthread mutexes, rwlocks,\n"
@@ -92,6 +93,10 @@ static void usage(FILE *f)
         "  --ignore-wait KIND[,KIND]  drop block samples of these wait kinds\n"
         "              (mutex, rwlock_read, rwlock_write, cond, cond_timed, sem,\n"
         "              sem_timed, join, barrier, chan_send, chan_recv, select)\n"
+        "  --trace     FILE is an execution trace (syncprof run --trace, SYNCPROF_TRACE,\n"
+        "              /debug/pprof/trace): its longest waits with the holder and the\n"
+        "              waker, each task's latency, and the lock convoys\n"
+        "  --convoy N  with --trace: a convoy is more than N threads queued on a lock [2]\n"
         "A block profile with wait kinds is shown as lock waits and event waits.\n"
         "FILE is a mutex, block or goroutine profile written by syncprof or by Go:\n"
         "pprof protobuf (gzipped or not) or debug=1 text.\n");

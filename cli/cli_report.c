@@ -360,16 +360,19 @@ static int print_profile(struct rp_profile *p, const struct rp_mode *mode,
 
 int sp_cli_report(int argc, char **argv)
 {
-    enum { TOP = 1000, DEPTH, IGNORE_WAIT, MODE };
-    struct option opts[3 + RP_MODES + 1] = {
+    enum { TOP = 1000, DEPTH, IGNORE_WAIT, TRACE, CONVOY, MODE };
+    struct option opts[5 + RP_MODES + 1] = {
         { "top", required_argument, NULL, TOP },
         { "depth", required_argument, NULL, DEPTH },
         { "ignore-wait", required_argument, NULL, IGNORE_WAIT },
+        { "trace", no_argument, NULL, TRACE },
+        { "convoy", required_argument, NULL, CONVOY },
     };
-    for (size_t i = 1, k = 3; i < RP_MODES; i++)
+    for (size_t i = 1, k = 5; i < RP_MODES; i++)
         opts[k++] = (struct option){ modes[i].option, no_argument, NULL, MODE + (int)i };
     char ignore[1024] = ""; /* --ignore-wait kinds, comma-separated */
-    long top = 10, depth = 8;
+    long top = 10, depth = 8, convoy = 2;
+    bool trace = false;
     bool given[RP_MODES] = { false };
     const char *path = NULL;
     char *end;
@@ -390,16 +393,20 @@ int sp_cli_report(int argc, char **argv)
             path = optarg;
             break;
         case TOP:
-        case DEPTH: {
+        case DEPTH:
+        case CONVOY: {
             long v = strtol(optarg, &end, 10);
             if (end == optarg || *end || v < 0 || v > 1000000) {
                 fprintf(stderr, "syncprof report: %s wants an integer >= 0, not \"%s\"\n",
-                        c == TOP ? "--top" : "--depth", optarg);
+                        c == TOP ? "--top" : c == DEPTH ? "--depth" : "--convoy", optarg);
                 return 2;
             }
-            *(c == TOP ? &top : &depth) = v;
+            *(c == TOP ? &top : c == DEPTH ? &depth : &convoy) = v;
             break;
         }
+        case TRACE:
+            trace = true;
+            break;
         case IGNORE_WAIT: {
             size_t used = strlen(ignore);
             if (!*optarg || used + strlen(optarg) + 2 > sizeof ignore) {
@@ -427,6 +434,8 @@ int sp_cli_report(int argc, char **argv)
         fprintf(stderr, "syncprof report: no profile file given (see syncprof --help)\n");
         return 2;
     }
+    if (trace)
+        return sp_cli_report_trace(path, top, convoy);
     const struct rp_mode *mode = &modes[0];
     for (size_t i = 1; i < RP_MODES; i++) {
         if (!given[i])

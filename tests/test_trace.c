@@ -6,17 +6,34 @@
  * wait; regions nest as written; the task runs from one thread to the
  * other. Taken three ways: syncprof_trace_start, SYNCPROF_TRACE, and
  * `syncprof run --trace` on the program built knowing nothing of syncprof.
- * Every trace decodes against Perfetto's own schema (protoc).
+ * Every trace decodes against Perfetto's own schema (protoc). `syncprof
+ * report --trace` names the holder and the waker of the longest waits,
+ * each task's latency, and a convoy of threads queued on one lock.
  */
+#include <syncprof/pthread.h>
+
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <syncprof/trace.h>
+
 #include "preload_support.h"
 #include "trace_check.h"
+
+/*
+ * The timing check: a thread preempted between the program's clock read
+ * and the wrapper's (a loaded machine does that for milliseconds) makes
+ * the program's time longer than the wait it measured. So a run whose
+ * only fault is a duration off by more than 1% is taken again, up to
+ * ATTEMPTS times; the last run's mismatches are what fail the test.
+ */
+#define ATTEMPTS 3
+static char mismatch[512]; /* "" when every duration was within 1% */
 
 struct truth {
     char thread[32], kind[32];
@@ -61,8 +78,11 @@ static const struct sp_trace_slice *check_wait(const struct sp_trace *t, const s
     if (name)
         cr_expect_str_eq(found->name, name);
     int64_t diff = llabs(found->dur - w->ns);
-    cr_expect(diff * 100 <= w->ns, "%s: traced %lld ns, timed %lld ns", found->name,
-              (long long)found->dur, (long long)w->ns);
+    if (diff * 100 > w->ns) {
+        size_t used = strlen(mismatch);
+        snprintf(mismatch + used, sizeof mismatch - used, "%s: traced %lld ns, timed %lld ns; ",
+                 found->name, (long long)found->dur, (long long)w->ns);
+    }
     cr_expect(found->n_in >= 1, "%s: no flow ends at it", found->name);
     bool from_other = false;
     for (size_t k = 0; k < found->n_in; k++) {
@@ -99,8 +119,12 @@ static void check_api_trace(const char *path, const struct truth *w, int n)
             const struct sp_trace_slice *src = tc_flow_source(&t, s->flows_in[0]);
             cr_expect(src && strcmp(src->name, "hold lock_a") == 0, "woken by %s",
                       src ? src->name : "nothing");
-            cr_expect(src && src->dur >= 25000000, "the hold shown for %lld ns",
-                      src ? (long long)src->dur : 0LL);
+            /* shown from when it kept the waiter waiting to its unlock, which
+             * came before the waiter's wake-up (its latency apart, the whole wait) */
+            cr_expect(src && src->ts <= s->ts && src->ts + src->dur <= s->ts + s->dur &&
+                          src->dur * 10 >= s->dur * 9,
+                      "hold [%lld, +%lld] for the wait [%lld, +%lld]", src ? (long long)src->ts : 0LL,
+                      src ? (long long)src->dur : 0LL, (long long)s->ts, (long long)s->dur);
         }
     }
     /* The task: a track of its own, from the holder to the waiter. */
@@ -133,12 +157,79 @@ static void api_case(const char *format)
     ps_tmpdir(dir);
     snprintf(path, sizeof path, "%s/trace.pftrace", dir);
     snprintf(cmd, sizeof cmd, format, path, TRACE_PROG_API);
-    check_api_trace(path, w, run_prog(cmd, w, 8));
+    for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+        mismatch[0] = '\0';
+        check_api_trace(path, w, run_prog(cmd, w, 8));
+        if (!mismatch[0])
+            break;
+        cr_log_warn("attempt %d: %s", attempt + 1, mismatch);
+    }
+    cr_expect(!mismatch[0], "durations off by more than 1%%: %s", mismatch);
 }
 
 Test(trace, api_ground_truth)
 {
     api_case("timeout 60 %2$s %1$s");
+}
+
+Test(trace, report_names_holder_waker_and_task)
+{
+    char dir[64], cmd[512], path[128], *out;
+    struct truth w[8];
+    ps_tmpdir(dir);
+    snprintf(path, sizeof path, "%s/trace.pftrace", dir);
+    snprintf(cmd, sizeof cmd, "timeout 60 %s %s", TRACE_PROG_API, path);
+    run_prog(cmd, w, 8);
+    cr_assert_eq(ps_sh(&out, "timeout 60 " SP_TOOL " report --trace %s", path), 0, "%s", out);
+    /* the waiter's wait on lock_a: the holder held it, the holder woke it */
+    const char *row = strstr(out, "mutex lock_a");
+    cr_assert(row, "%s", out);
+    char line[256];
+    const char *eol = strchr(row, '\n');
+    snprintf(line, sizeof line, "%.*s", (int)(eol ? eol - row : 200), row);
+    cr_expect(strstr(line, "holder (") && strstr(strstr(line, "holder (") + 1, "holder ("),
+              "holder and waker not named: %s", line);
+    cr_expect(strstr(out, "request ") && strstr(out, "Tasks (1 ended)"), "%s", out);
+    free(out);
+}
+
+/* Six threads queue on one mutex held 30 ms: a convoy of peak 5 or 6 (the
+ * sixth may still be on its way when the holder lets go). */
+static pthread_mutex_t convoy_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *queue_on_lock(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&convoy_lock);
+    pthread_mutex_unlock(&convoy_lock);
+    return NULL;
+}
+
+Test(trace, report_finds_a_convoy)
+{
+    char dir[64], path[128], *out;
+    ps_tmpdir(dir);
+    snprintf(path, sizeof path, "%s/convoy.pftrace", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    syncprof_set_name(&convoy_lock, "the_convoy");
+    cr_assert_eq(syncprof_trace_start(fd), 0);
+    pthread_mutex_lock(&convoy_lock);
+    pthread_t t[6];
+    for (int i = 0; i < 6; i++)
+        pthread_create(&t[i], NULL, queue_on_lock, NULL);
+    usleep(30000);
+    pthread_mutex_unlock(&convoy_lock);
+    for (int i = 0; i < 6; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_eq(syncprof_trace_stop(), 0);
+    close(fd);
+    cr_assert_eq(ps_sh(&out, "timeout 60 " SP_TOOL " report --trace %s --convoy 3", path), 0, "%s", out);
+    const char *section = strstr(out, "Lock convoys (more than 3 threads queued on one lock): 1");
+    const char *row = section ? strstr(section, "the_convoy") : NULL;
+    cr_assert(row, "%s", out);
+    int peak = 0;
+    cr_expect(sscanf(row, "the_convoy %d", &peak) == 1 && peak >= 4, "peak %d:\n%s", peak, out);
+    free(out);
 }
 
 Test(trace, environment_ground_truth)
@@ -158,11 +249,18 @@ Test(trace, unmodified_program_under_syncprof_run)
              "cd %s && timeout 60 " SP_TOOL " run --quiet --block-rate 0 --mutex-fraction 0 "
              "--trace %s -- " SP_PROGS "/trace_prog",
              dir, path);
-    int n = run_prog(cmd, w, 8);
-    cr_assert_eq(n, 3, "the program printed %d waits", n);
-    struct sp_trace t;
-    tc_read(path, &t);
-    for (int i = 0; i < n; i++)
-        check_wait(&t, &w[i], NULL);
-    sp_trace_free(&t);
+    for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+        mismatch[0] = '\0';
+        int n = run_prog(cmd, w, 8);
+        cr_assert_eq(n, 3, "the program printed %d waits", n);
+        struct sp_trace t;
+        tc_read(path, &t);
+        for (int i = 0; i < n; i++)
+            check_wait(&t, &w[i], NULL);
+        sp_trace_free(&t);
+        if (!mismatch[0])
+            break;
+        cr_log_warn("attempt %d: %s", attempt + 1, mismatch);
+    }
+    cr_expect(!mismatch[0], "durations off by more than 1%%: %s", mismatch);
 }
