@@ -20,6 +20,18 @@
 
 #include "profile_reader.h"
 
+/* ---- The version ---- */
+
+/* The library's version is its headers' (CMakeLists.txt checks those
+ * against the project's VERSION at configure time). */
+Test(errors, version_is_the_headers)
+{
+    char want[48];
+    snprintf(want, sizeof want, "%d.%d.%d", SYNCPROF_VERSION_MAJOR, SYNCPROF_VERSION_MINOR,
+             SYNCPROF_VERSION_PATCH);
+    cr_expect_str_eq(syncprof_version(), want);
+}
+
 /* ---- NULL objects ---- */
 
 Test(errors, null_objects_give_einval)

@@ -3,8 +3,8 @@
  * thread has labels pushed, the mutex and block samples it records carry
  * them as pprof sample labels, and samples with different label sets are
  * kept apart, so `go tool pprof -tagfocus=key=value` filters by them.
- * (Part of the API brought in by <syncprof/syncprof.h>, through
- * <syncprof/http.h>: labels matter most to the live profiles served there.)
+ * (Part of the API <syncprof/syncprof.h> brings in; <syncprof/http.h>
+ * includes it too: labels matter most to the live profiles served there.)
  *
  * Which samples carry which labels: the block profile's sample belongs to
  * the thread that waited, so it carries the waiter's labels; the mutex

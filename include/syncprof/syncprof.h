@@ -2,12 +2,26 @@
  * syncprof.h - the public API of syncprof: Go's mutex and block profiles for
  * pthread programs.
  *
- * Errors, stated once: every syncprof_ function that returns int returns 0 on
- * success or a positive errno value, unless its comment says otherwise. The
- * wrappers (syncprof_mutex_lock and friends) return exactly what the wrapped
- * pthread call returns, with one addition: a NULL object pointer gives EINVAL
- * instead of a crash. syncprof_sem_wait and syncprof_sem_timedwait follow
- * sem_wait: 0, or -1 with errno set.
+ * Errors, stated once for every header of <syncprof/...>: a function that
+ * can fail returns int, 0 on success or a positive errno value (the value
+ * is the error; errno is left alone). The deliberate exceptions:
+ *   - the pthread wrappers (syncprof_mutex_lock ... syncprof_barrier_wait)
+ *     return exactly what their pthread twin returns, so that they can
+ *     stand in for it, with one addition: a NULL object gives EINVAL;
+ *   - syncprof_sem_wait, syncprof_sem_timedwait: as sem_wait, 0 or -1 with
+ *     errno set (the semaphore API's own rule);
+ *   - syncprof_select (<syncprof/chan.h>): the index of the case that
+ *     proceeded (>= 0) or a negative errno value, one int for both;
+ *   - syncprof_chan_make: the channel, or NULL with errno set (a
+ *     constructor returns its object, as malloc);
+ *   - what cannot fail returns its value, or nothing: the previous
+ *     fraction of syncprof_set_mutex_profile_fraction, syncprof_version,
+ *     syncprof_block_profile_rate, syncprof_lock_order_reports,
+ *     syncprof_http_port, syncprof_chan_len and _cap, the tracer's marks
+ *     (<syncprof/trace.h>); syncprof_set_block_profile_rate and
+ *     syncprof_http_stop return void; syncprof_lock_tracking_enable and
+ *     syncprof_watchdog_stop return int for the rule's sake and always 0.
+ * Each function's comment names the errors it returns.
  *
  * No init call is needed: the library configures itself from the
  * environment when it is loaded (see docs/api.md):
@@ -31,6 +45,19 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- Version ---------------------------------------------------------- */
+
+/* The version of these headers; CMake's project VERSION must be the same
+ * (the configure step checks it). */
+#define SYNCPROF_VERSION_MAJOR 0
+#define SYNCPROF_VERSION_MINOR 1
+#define SYNCPROF_VERSION_PATCH 0
+
+/* The version of the library the program runs with, "MAJOR.MINOR.PATCH"
+ * (which may differ from the headers' when it is a shared library).
+ * Cannot fail. */
+const char *syncprof_version(void);
 
 /* ---- Sampling, as Go's runtime ---------------------------------------- */
 
@@ -154,5 +181,6 @@ int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime);
  * type's, <syncprof/chan.h>, is not included: it brings <stdbool.h>.) */
 #include <syncprof/dump.h>
 #include <syncprof/http.h>
+#include <syncprof/labels.h>
 
 #endif /* SYNCPROF_SYNCPROF_H */
