@@ -127,7 +127,8 @@ static int mutex_lock_slow(pthread_mutex_t *m, enum deadline how, clockid_t cloc
     sp_observe_begin_cancellable(&o, m, SP_WAIT_MUTEX);
     if (how != NO_DEADLINE)
         sp_wait_set_deadline(&o.w);
-    SP_OBSERVE_CANCELLABLE(&o, &o.w, sp_observe_cancelled, r = mutex_lock_real(m, how, clock, abstime));
+    SP_OBSERVE_CANCELLABLE(&o, &o.w, sp_observe_cancelled,
+                           r = mutex_lock_real(m, how, clock, abstime));
     sp_observe_end_cancellable(&o, r == 0 || r == EOWNERDEAD || r == ETIMEDOUT, leaf, caller);
     return r;
 }
@@ -460,8 +461,8 @@ SP_PUBLIC int syncprof_barrier_wait(pthread_barrier_t *b)
         sp_trace_wake(b, SP_WAKE_BARRIER); /* in case this arrival is the last */
     sp_observe_begin_cancellable(&o, b, SP_WAIT_BARRIER);
     SP_OBSERVE_CANCELLABLE(&o, &o.w, sp_observe_cancelled, r = REAL(pthread_barrier_wait)(b));
-    sp_observe_end_cancellable(&o, r == 0 || r == PTHREAD_BARRIER_SERIAL_THREAD, LEAF(syncprof_barrier_wait),
-                CALLER);
+    sp_observe_end_cancellable(&o, r == 0 || r == PTHREAD_BARRIER_SERIAL_THREAD,
+                               LEAF(syncprof_barrier_wait), CALLER);
     return r;
 }
 
