@@ -37,7 +37,7 @@
 #include "dump_signal.h"
 #include "env.h"
 #include "http_endpoint.h"
-#include "lock_track.h"
+#include "lock_tracking.h"
 #include "profile_table.h"
 #include "report_sink.h"
 #include "sampling.h"
@@ -141,7 +141,7 @@ __attribute__((constructor)) void sp_configure_from_environment(void)
     sp_report_destination_from_environment();
     sp_dump_from_environment();
     sp_dump_signal_from_environment();
-    sp_lock_track_from_environment();
+    sp_lock_tracking_from_environment();
     sp_lock_order_from_environment();
     sp_watchdog_from_environment();
     sp_http_from_environment();

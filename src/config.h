@@ -11,7 +11,7 @@
 /*
  * The constructor: reads the profiles' variables, then calls each module's
  * reading of its own (declared in its header: report_sink.h, thread_dump.h,
- * dump_signal.h, lock_track.h, watchdog.h, http_endpoint.h,
+ * dump_signal.h, lock_tracking.h, watchdog.h, http_endpoint.h,
  * trace_session.h), in that order.
  */
 void sp_configure_from_environment(void);

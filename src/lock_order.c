@@ -2,7 +2,7 @@
  * lock_order.c - the lock-order graph of lock_order.h: nodes hashed by lock
  * address, edges with the origin (thread, stack) of the acquisition that
  * made them, and the cycle search on each new edge. It knows nothing of
- * who calls it: lock_track.c's acquisition hook asks it, and reports what
+ * who calls it: lock_tracking.c's acquisition hook asks it, and reports what
  * it finds.
  *
  * Layout: nodes[] is an open-addressing table (linear probing) of

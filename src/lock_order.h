@@ -1,7 +1,7 @@
 /*
  * lock_order.h - the lock-order graph (potential deadlocks), as lockdep,
  * ThreadSanitizer and Abseil's GraphCycles keep it: a graph, called by the
- * acquisition hook (lock_track.c), which decides when to ask and reports
+ * acquisition hook (lock_tracking.c), which decides when to ask and reports
  * what it finds.
  *
  * Contract: a node per lock address that was ever held while another was

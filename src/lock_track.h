@@ -1,65 +1,17 @@
 /*
- * lock_track.h - the hooks through which the wrappers report every
- * acquisition and release, for the features that need to know which locks
- * each thread holds (lock-order checking, the held locks of a thread dump).
- *
- * Cost when off: the wrappers test syncprof__track_locks, one byte read
- * with a relaxed load, on their fast paths (the inline ones in
- * <syncprof/pthread.h> too) and call nothing. It is turned on by the
- * features that need it and never off again while threads may be inside a
- * hook.
+ * lock_track.h - the earlier spellings of lock tracking (lock_tracking.h),
+ * for pthread/pthread_wrappers.c alone: it includes this header until it
+ * moves to the sp_lock_tracking names, and then this file goes. Nothing
+ * else includes it.
  */
 #ifndef SP_LOCK_TRACK_H
 #define SP_LOCK_TRACK_H
 
-#include <stdbool.h>
+#include "lock_tracking.h"
 
-#include "wait_table.h"
-
-/* Nonzero while tracking is on; exported, read by the inline fast paths. */
-extern unsigned char syncprof__track_locks;
-
-static inline bool sp_tracking(void)
-{
-    return __atomic_load_n(&syncprof__track_locks, __ATOMIC_RELAXED) != 0;
-}
-
-/* Turns tracking on (for good). */
-void sp_tracking_enable(void);
-
-/*
- * The calling thread now holds object (acquired as reason says: mutex,
- * read or write lock); trylock is true when it came from a try operation,
- * which cannot deadlock. Called only when sp_tracking().
- */
-void sp_track_acquired(const void *object, enum sp_wait_reason reason, bool trylock);
-
-/* The calling thread released object (once, for a recursive lock). */
-void sp_track_released(const void *object);
-
-/* object (a mutex or rwlock) was destroyed: it leaves the lock-order graph. */
-void sp_track_destroyed(const void *object);
-
-/*
- * The thread id of the holder of object, read from glibc's own fields
- * (pthread_mutex_t.__data.__owner, or the thread id kept in __lock by robust
- * and priority-inheritance mutexes; pthread_rwlock_t.__data.__cur_writer),
- * without any bookkeeping: 0 when it is free, held only by readers, or not
- * a mutex or rwlock (reason says which it is: SP_WAIT_MUTEX or
- * SP_WAIT_COND_REACQUIRE for a mutex, SP_WAIT_RWLOCK_* for an rwlock). The
- * object must be valid memory, e.g. read while a waiter on it is
- * registered (sp_wait_foreach).
- */
-int sp_lock_owner(const void *object, enum sp_wait_reason reason);
-
-/* The threads whose held lists (lock tracking on) include object, up to
- * max of them into tids; returns how many were found. Linear in the number
- * of thread records; reads other threads' lists as they change. */
-int sp_lock_holders_tracked(const void *object, int *tids, int max);
-
-/* Read once at load (config.c): SYNCPROF_TRACK_LOCKS, and
- * SYNCPROF_LOCK_ORDER (lock-order checking, which tracking serves). */
-void sp_lock_track_from_environment(void);
-void sp_lock_order_from_environment(void);
+#define sp_tracking sp_lock_tracking
+#define sp_track_acquired sp_lock_tracking_acquired
+#define sp_track_released sp_lock_tracking_released
+#define sp_track_destroyed sp_lock_tracking_destroyed
 
 #endif /* SP_LOCK_TRACK_H */

@@ -29,7 +29,7 @@
 #include "export.h"
 #include "format.h"
 #include "format_common.h"
-#include "lock_track.h"
+#include "lock_tracking.h"
 #include "report_sink.h"
 #include "sampling.h"
 #include "spinlock.h"
@@ -80,7 +80,7 @@ static void print_wait(FILE *f, const struct sp_thread_wait *w,
         fprintf(f, ", held by thread %d \"%s\"", w->holder, name_of(threads, n, w->holder));
     } else if ((w->reason == SP_WAIT_RWLOCK_READ || w->reason == SP_WAIT_RWLOCK_WRITE ||
                 w->reason == SP_WAIT_MUTEX || w->reason == SP_WAIT_COND_REACQUIRE) &&
-               sp_tracking()) {
+               sp_lock_tracking()) {
         int tids[SP_MAX_READERS];
         int k = sp_lock_holders_tracked(w->object, tids, SP_MAX_READERS);
         for (int i = 0; i < k; i++)
@@ -134,7 +134,7 @@ static struct known_hold *known_holds(const struct sp_thread_wait *w, size_t n, 
 /* The locks tid holds: its tracked list, else what waiters say it holds. */
 static void print_held(FILE *f, int tid, const struct known_hold *holds, size_t nholds)
 {
-    struct sp_thread_rec *r = sp_tracking() ? sp_thread_find(tid) : NULL;
+    struct sp_thread_rec *r = sp_lock_tracking() ? sp_thread_find(tid) : NULL;
     if (r) {
         int n = __atomic_load_n(&r->nheld, __ATOMIC_ACQUIRE);
         for (int i = 0; i < n && i < SP_MAX_HELD; i++) {
@@ -233,7 +233,7 @@ static int dump_text(FILE *f, const struct sp_thread_stack *v, size_t n,
             struct dump_ctx d = { v, n, waits, nwaits, holds, nholds, &tab, sp_now_ns() };
             fprintf(f, "syncprof: thread dump of process %d, %zu threads; held locks %s\n\n",
                     (int)getpid(), n,
-                    sp_tracking() ? "tracked"
+                    sp_lock_tracking() ? "tracked"
                                   : "not tracked (SYNCPROF_TRACK_LOCKS=1 tracks them)");
             for (size_t i = 0; i < n; i++)
                 print_thread(f, &v[i], &d);

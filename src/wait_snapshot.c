@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lock_track.h"
+#include "lock_tracking.h"
 #include "thread_stacks.h"
 #include "wait_snapshot.h"
 

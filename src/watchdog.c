@@ -27,7 +27,7 @@
 #include "env.h"
 #include "export.h"
 #include "futex.h"
-#include "lock_track.h"
+#include "lock_tracking.h"
 #include "sampling.h"
 #include "spinlock.h"
 #include "report_sink.h"
@@ -102,7 +102,7 @@ static int out_edges(const struct sp_thread_wait *w, size_t n, size_t i, size_t 
     int tids[SP_WD_MAX_HOLDERS], k = 0;
     if (me->holder)
         tids[k++] = me->holder;
-    else if (sp_tracking() && me->reason != SP_WAIT_COND && me->reason != SP_WAIT_JOIN)
+    else if (sp_lock_tracking() && me->reason != SP_WAIT_COND && me->reason != SP_WAIT_JOIN)
         k = sp_lock_holders_tracked(me->object, tids, SP_WD_MAX_HOLDERS);
     int m = 0;
     for (int j = 0; j < k; j++) {

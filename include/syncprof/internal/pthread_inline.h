@@ -21,7 +21,7 @@
  * never emitted, always inlined, valid in C and C++ with GCC and Clang), so
  * that an uncontended operation makes the same single libc call as raw
  * code; only when that call says the operation would block, or that a
- * waiter may exist, or while lock tracking is on (syncprof__track_locks),
+ * waiter may exist, or while lock tracking is on (syncprof__lock_tracking),
  * is the out-of-line wrapper called. The other twins are inline only so
  * that they are never tail calls (SYNCPROF_SLOW_CALL_).
  */
@@ -63,8 +63,8 @@ struct timespec;
 
 /* Internal: nonzero while lock tracking (lock-order checking, the held
  * locks of thread dumps) is on; then every operation goes to the wrapper. */
-extern unsigned char syncprof__track_locks;
-#define SYNCPROF_TRACKING_() __builtin_expect(__atomic_load_n(&syncprof__track_locks, __ATOMIC_RELAXED), 0)
+extern unsigned char syncprof__lock_tracking;
+#define SYNCPROF_TRACKING_() __builtin_expect(__atomic_load_n(&syncprof__lock_tracking, __ATOMIC_RELAXED), 0)
 
 /*
  * Calls the out-of-line wrapper so that it cannot become a tail call: a

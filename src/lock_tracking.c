@@ -1,5 +1,5 @@
 /*
- * lock_track.c - the acquisition and release hooks of lock_track.h: each
+ * lock_tracking.c - the acquisition and release hooks of lock_tracking.h: each
  * thread's list of the locks it holds (in its thread_registry record), the
  * lock-order check on every blocking acquisition (it asks the graph of
  * lock_order.h, and prints what the graph finds), and who holds a lock
@@ -26,7 +26,7 @@
 #include "env.h"
 #include "export.h"
 #include "lock_order.h"
-#include "lock_track.h"
+#include "lock_tracking.h"
 #include "report_sink.h"
 #include "sampling.h"
 #include "stack_print.h"
@@ -39,24 +39,27 @@ _Static_assert(sizeof(((struct sp_lo_origin *)0)->tname) == SP_THREAD_NAME_MAX,
 
 static uint64_t order_reports; /* lock-order inversions reported; atomic */
 
-SP_PUBLIC unsigned char syncprof__track_locks;
+SP_PUBLIC unsigned char syncprof__lock_tracking;
+/* The flag's earlier name, which programs compiled against older headers
+ * read: the same byte. */
+SP_PUBLIC extern unsigned char syncprof__track_locks __attribute__((alias("syncprof__lock_tracking")));
 
-void sp_tracking_enable(void)
+void sp_lock_tracking_enable(void)
 {
-    __atomic_store_n(&syncprof__track_locks, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&syncprof__lock_tracking, 1, __ATOMIC_RELEASE);
 }
 
 SP_PUBLIC int syncprof_lock_tracking_enable(void)
 {
-    sp_tracking_enable();
+    sp_lock_tracking_enable();
     return 0;
 }
 
-void sp_lock_track_from_environment(void)
+void sp_lock_tracking_from_environment(void)
 {
     bool on;
     if (sp_env_bool("SYNCPROF_TRACK_LOCKS", &on) && on)
-        sp_tracking_enable();
+        sp_lock_tracking_enable();
 }
 
 /* ---- Lock-order checking ------------------------------------------------------- */
@@ -67,7 +70,7 @@ static int order_enable(void)
 {
     int r = sp_lock_order_init();
     if (r == 0)
-        sp_tracking_enable();
+        sp_lock_tracking_enable();
     return r;
 }
 
@@ -158,7 +161,7 @@ static void sp_order_check(const struct sp_held *held, int n, const void *object
 
 /* ---- The hooks ----------------------------------------------------------------- */
 
-void sp_track_acquired(const void *object, enum sp_wait_reason reason, bool trylock)
+void sp_lock_tracking_acquired(const void *object, enum sp_wait_reason reason, bool trylock)
 {
     if (sp_in_profiler())
         return; /* the profiler's own helpers' locks (libunwind's, under the interposer) */
@@ -178,7 +181,7 @@ void sp_track_acquired(const void *object, enum sp_wait_reason reason, bool tryl
     __atomic_store_n(&r->nheld, n + 1, __ATOMIC_RELEASE);
 }
 
-void sp_track_released(const void *object)
+void sp_lock_tracking_released(const void *object)
 {
     if (sp_in_profiler())
         return;
@@ -200,7 +203,7 @@ void sp_track_released(const void *object)
         __atomic_store_n(&r->untracked, r->untracked - 1, __ATOMIC_RELAXED);
 }
 
-void sp_track_destroyed(const void *object)
+void sp_lock_tracking_destroyed(const void *object)
 {
     if (sp_lock_order_on())
         sp_lock_order_forget(object);
