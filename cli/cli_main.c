@@ -24,6 +24,9 @@
  *                         (waits longer than 10 us always): short waits
  *                         are sampled and scaled up (Go's bias
  *                         correction), long ones are exact.
+ *   --hold-rate (off)     the hold profile sends every lock and unlock
+ *                         through the wrappers, so it is asked for; 10us
+ *                         times about one hold per 10 us of a thread.
  *   --out .               the directory the program is started in.
  */
 #include <errno.h>
@@ -70,6 +73,8 @@ static void usage(FILE *f)
         "  --mutex-fraction N  keep 1 in N contention events (0: mutex profile off)  [" DEFAULT_MUTEX_FRACTION "]\n"
         "  --block-rate NS     one block sample per NS blocked; 10us, 1ms also work\n"
         "                      (0: block profile off)                               [" DEFAULT_BLOCK_RATE "]\n"
+        "  --hold-rate NS      hold profile (how long locks are held): one timed hold\n"
+        "                      per NS of each thread's time; 10us is cheap    [off]\n"
         "  --out DIR           where the profiles go (created if missing)           [.]\n"
         "  --hang-timeout S    report threads blocked longer than S seconds, and deadlocks\n"
         "  --dump-signal SIG   dump every thread's stack on signal SIG (QUIT, USR1, 3...)\n"
@@ -303,10 +308,12 @@ static bool set(const char *name, const char *value)
 
 int sp_cli_run(int argc, char **argv)
 {
-    enum { MUTEX = 1000, BLOCK, OUT, HANG, DUMP, LOCKORDER, WRITESIG, QUIET, TRACE, TRACEMIN, HELP };
+    enum { MUTEX = 1000, BLOCK, HOLDRATE, OUT, HANG, DUMP, LOCKORDER, WRITESIG, QUIET, TRACE, TRACEMIN,
+           HELP };
     static const struct option opts[] = {
         { "mutex-fraction", required_argument, NULL, MUTEX },
         { "block-rate", required_argument, NULL, BLOCK },
+        { "hold-rate", required_argument, NULL, HOLDRATE },
         { "out", required_argument, NULL, OUT },
         { "hang-timeout", required_argument, NULL, HANG },
         { "dump-signal", required_argument, NULL, DUMP },
@@ -319,7 +326,7 @@ int sp_cli_run(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     char fraction[32] = DEFAULT_MUTEX_FRACTION, rate[32] = DEFAULT_BLOCK_RATE;
-    char out[PATH_MAX] = "", hang[64] = "", dump[16] = "", wsig[16] = "";
+    char out[PATH_MAX] = "", hang[64] = "", dump[16] = "", wsig[16] = "", hold[32] = "";
     char trace[PATH_MAX] = "", trace_min[32] = "";
     bool lock_order = false, quiet = false;
     long long v;
@@ -341,6 +348,12 @@ int sp_cli_run(int argc, char **argv)
                 return bad_usage("--block-rate wants nanoseconds (10000, 10us, 1ms), not \"%s\"",
                                  optarg);
             snprintf(rate, sizeof rate, "%lld", v);
+            break;
+        case HOLDRATE:
+            if (!parse_duration_ns(optarg, &v))
+                return bad_usage("--hold-rate wants nanoseconds (10000, 10us, 1ms), not \"%s\"",
+                                 optarg);
+            snprintf(hold, sizeof hold, "%lld", v);
             break;
         case OUT:
             if (!prepare_out_dir(optarg, out, sizeof out))
@@ -408,6 +421,7 @@ int sp_cli_run(int argc, char **argv)
         return 127;
     bool ok = set("LD_PRELOAD", preload) && set("SYNCPROF_MUTEX_FRACTION", fraction) &&
               set("SYNCPROF_BLOCK_RATE", rate) && (!out[0] || set("SYNCPROF_OUT", out)) &&
+              (!hold[0] || set("SYNCPROF_HOLD_RATE", hold)) &&
               (!hang[0] || set("SYNCPROF_HANG_TIMEOUT", hang)) &&
               (!dump[0] || set("SYNCPROF_DUMP_SIGNAL", dump)) &&
               (!lock_order || set("SYNCPROF_LOCK_ORDER", "1")) &&

@@ -79,6 +79,7 @@
 #include "env.h"
 #include "export.h"
 #include "format_common.h"
+#include "hold_sampling.h"
 #include "labels.h"
 #include "profile_table.h"
 #include "real.h"
@@ -461,6 +462,8 @@ static char *summarize(enum sp_profile_kind kind, const char *path, struct sp_sy
     }
     if (kind == SP_PROFILE_MUTEX)
         snprintf(setting, sizeof setting, "mutex fraction %d", sp_mutex_fraction());
+    else if (kind == SP_PROFILE_HOLD)
+        snprintf(setting, sizeof setting, "hold rate %" PRId64 " ns", sp_hold_rate());
     else
         snprintf(setting, sizeof setting, "block rate %" PRId64 " ns", sp_block_rate());
     if (asprintf(&text,

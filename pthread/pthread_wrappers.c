@@ -29,6 +29,7 @@
 #include "clock.h"
 #include "config.h"
 #include "export.h"
+#include "hold_sampling.h"
 #include "lock_identity.h"
 #include "lock_track.h"
 #include "observed_wait.h"
@@ -164,13 +165,21 @@ static int mutex_acquire(pthread_mutex_t *m, enum deadline how, clockid_t clock,
         return EINVAL;
     if (how == CLOCK_DEADLINE && !futex_clock(clock))
         return REAL(pthread_mutex_clocklock)(m, clock, abstime); /* EINVAL, as glibc checks first */
-    if (lock_word(m) == 0 && !sp_tracking())
+    unsigned flags = sp_lock_flags();
+    if (lock_word(m) == 0 && flags == 0)
         return mutex_lock_real(m, how, clock, abstime);
-    int r = REAL(pthread_mutex_trylock)(m);
-    if (r == EBUSY)
-        r = mutex_lock_slow(m, how, clock, abstime, leaf, caller);
-    if (acquired(r) && sp_tracking())
-        sp_track_acquired(m, SP_WAIT_MUTEX, false);
+    int r;
+    if (lock_word(m) == 0 && !(flags & SP_LOCK_FLAG_TRACK)) {
+        r = mutex_lock_real(m, how, clock, abstime); /* only the hold profile is on */
+    } else {
+        r = REAL(pthread_mutex_trylock)(m);
+        if (r == EBUSY)
+            r = mutex_lock_slow(m, how, clock, abstime, leaf, caller);
+        if (acquired(r) && sp_tracking())
+            sp_track_acquired(m, SP_WAIT_MUTEX, false);
+    }
+    if (acquired(r))
+        sp_hold_acquired(m);
     return r;
 }
 
@@ -197,8 +206,11 @@ SP_PUBLIC int syncprof_mutex_trylock(pthread_mutex_t *m)
     if (!m)
         return EINVAL;
     int r = REAL(pthread_mutex_trylock)(m);
-    if (acquired(r) && sp_tracking())
-        sp_track_acquired(m, SP_WAIT_MUTEX, true);
+    if (acquired(r)) {
+        if (sp_tracking())
+            sp_track_acquired(m, SP_WAIT_MUTEX, true);
+        sp_hold_acquired(m);
+    }
     return r;
 }
 
@@ -206,14 +218,18 @@ SP_PUBLIC int syncprof_mutex_unlock(pthread_mutex_t *m)
 {
     if (!m)
         return EINVAL;
-    if (lock_word(m) == 1 && !sp_tracking())
+    if (lock_word(m) == 1 && sp_lock_flags() == 0)
         return REAL(pthread_mutex_unlock)(m); /* nobody ever slept on it */
+    struct sp_hold hold;
+    bool timed = sp_hold_releasing(m, &hold);
     int64_t charged = observe_release(m, SP_WAIT_MUTEX);
     int r = REAL(pthread_mutex_unlock)(m);
     if (r == 0) {
         if (sp_tracking())
             sp_track_released(m);
         observe_released(m, charged, LEAF(syncprof_mutex_unlock), CALLER);
+        if (timed)
+            sp_hold_event(m, &hold, LEAF(syncprof_mutex_unlock), CALLER);
     }
     return r;
 }
@@ -262,6 +278,8 @@ static int rwlock_acquire(pthread_rwlock_t *rw, bool write, const struct timespe
         r = rwlock_wait(rw, write, abstime, leaf, caller);
     if (r == 0 && sp_tracking())
         sp_track_acquired(rw, why, false);
+    if (r == 0)
+        sp_hold_acquired(rw);
     return r;
 }
 
@@ -292,6 +310,8 @@ static int rwlock_try(pthread_rwlock_t *rw, bool write)
     int r = write ? REAL(pthread_rwlock_trywrlock)(rw) : REAL(pthread_rwlock_tryrdlock)(rw);
     if (r == 0 && sp_tracking())
         sp_track_acquired(rw, write ? SP_WAIT_RWLOCK_WRITE : SP_WAIT_RWLOCK_READ, true);
+    if (r == 0)
+        sp_hold_acquired(rw);
     return r;
 }
 
@@ -309,12 +329,16 @@ SP_PUBLIC int syncprof_rwlock_unlock(pthread_rwlock_t *rw)
 {
     if (!rw)
         return EINVAL;
+    struct sp_hold hold;
+    bool timed = sp_hold_releasing(rw, &hold);
     int64_t charged = observe_release(rw, SP_WAIT_RWLOCK_WRITE);
     int r = REAL(pthread_rwlock_unlock)(rw);
     if (r == 0) {
         if (sp_tracking())
             sp_track_released(rw);
         observe_released(rw, charged, LEAF(syncprof_rwlock_unlock), CALLER);
+        if (timed)
+            sp_hold_event(rw, &hold, LEAF(syncprof_rwlock_unlock), CALLER);
     }
     return r;
 }
@@ -375,6 +399,8 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
     if (how != NO_DEADLINE)
         sp_wait_set_deadline(&o.on_cond.w);
     int64_t released = observe_release(m, SP_WAIT_MUTEX);
+    struct sp_hold hold; /* the wait releases m: a timed hold of it ends here */
+    bool timed = sp_hold_releasing(m, &hold);
     o.tracking = sp_tracking();
     if (o.tracking)
         sp_track_released(m);
@@ -387,6 +413,10 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
     if (o.tracking && (r == 0 || r == ETIMEDOUT || r == EOWNERDEAD))
         sp_track_acquired(m, SP_WAIT_MUTEX, false); /* re-acquired by the real wait */
     observe_released(m, released, leaf, caller);
+    if (timed)
+        sp_hold_event(m, &hold, leaf, caller);
+    if (r == 0 || r == ETIMEDOUT || r == EOWNERDEAD)
+        sp_hold_acquired(m);
     pthread_setcancelstate(o.on_cond.cancel_state, NULL);
     return r;
 }

@@ -4,6 +4,7 @@
  *
  *   SYNCPROF_MUTEX_FRACTION  integer >= 0, as syncprof_set_mutex_profile_fraction
  *   SYNCPROF_BLOCK_RATE      integer >= 0 (ns), as syncprof_set_block_profile_rate
+ *   SYNCPROF_HOLD_RATE       integer >= 0 (ns), as syncprof_set_hold_profile_rate
  *   SYNCPROF_MAX_STACKS      integer in [1, 1<<24], as syncprof_set_max_stacks
  *   SYNCPROF_OUT             directory, created when missing (with its
  *                            parents, mode 0755); at exit each enabled
@@ -36,6 +37,7 @@
 #include "config.h"
 #include "dump_signal.h"
 #include "env.h"
+#include "hold_sampling.h"
 #include "http_endpoint.h"
 #include "lock_tracking.h"
 #include "profile_table.h"
@@ -56,6 +58,7 @@ int sp_config_write_profiles(void (*done)(const char *name, const char *path, in
     bool on[SP_PROFILE__COUNT] = {
         [SP_PROFILE_MUTEX] = sp_mutex_fraction() > 0,
         [SP_PROFILE_BLOCK] = sp_block_rate() > 0,
+        [SP_PROFILE_HOLD] = sp_hold_rate() > 0,
     };
     int tried = 0;
     for (int k = 0; k < SP_PROFILE__COUNT; k++) {
@@ -134,6 +137,8 @@ __attribute__((constructor)) void sp_configure_from_environment(void)
         syncprof_set_mutex_profile_fraction((int)v);
     if (sp_env_int("SYNCPROF_BLOCK_RATE", 0, LLONG_MAX, &v))
         syncprof_set_block_profile_rate(v);
+    if (sp_env_int("SYNCPROF_HOLD_RATE", 0, LLONG_MAX, &v))
+        syncprof_set_hold_profile_rate(v);
     if (sp_env_int("SYNCPROF_MAX_STACKS", 1, 1 << 24, &v))
         syncprof_set_max_stacks((size_t)v);
     if (choose_out_dir() && !sp_config_preload)

@@ -3,8 +3,8 @@
  * (sp_format_pprof in format.h), laid out as Go's runtime/pprof writes its
  * mutex and block profiles, encoded by protobuf-c from profile.proto.
  *
- * Layout: sample_type [contentions/count, delay/nanoseconds], period_type
- * contentions/count, period 1 (Go writes 1 for both kinds: counts and delays
+ * Layout: sample_type [contentions/count, delay/nanoseconds] (the hold
+ * profile: [holds/count, hold/nanoseconds]), period_type its first type, period 1 (Go writes 1 for both kinds: counts and delays
  * are already scaled when recorded). One Location per distinct return
  * address, at the call instruction (pc - 1, as Go does), with one Line per
  * function inlined there, innermost first; an address nothing names gets a
@@ -221,16 +221,18 @@ static void sp_build_header(struct sp_builder *b)
     p->sample_type = sp_arena_calloc(&b->arena, 2, sizeof(*p->sample_type));
     if (p->sample_type == NULL)
         return;
+    bool hold = !b->view->count_only && b->view->kind == SP_PROFILE_HOLD;
+    const char *counted = b->view->count_only ? "goroutine" : hold ? "holds" : "contentions";
     if (b->view->count_only) {
         /* Go's goroutine profile, which the thread profile mirrors. */
         p->sample_type[0] = sp_value_type(b, "goroutine", "count");
         p->n_sample_type = 1;
     } else {
-        p->sample_type[0] = sp_value_type(b, "contentions", "count");
-        p->sample_type[1] = sp_value_type(b, "delay", "nanoseconds");
+        p->sample_type[0] = sp_value_type(b, counted, "count");
+        p->sample_type[1] = sp_value_type(b, hold ? "hold" : "delay", "nanoseconds");
         p->n_sample_type = 2;
     }
-    p->period_type = sp_value_type(b, b->view->count_only ? "goroutine" : "contentions", "count");
+    p->period_type = sp_value_type(b, counted, "count");
     p->period = 1;
     p->time_nanos = b->view->time_nanos;
     p->duration_nanos = b->view->duration_nanos;

@@ -187,7 +187,11 @@ static void sp_text_header(struct sp_text *t, const struct sp_profile_view *v)
         sp_text_printf(t, "--- mutex:\ncycles/second=1000000000\n");
         sp_text_printf(t, "sampling period=%" PRId64 "\n", v->period);
     } else {
+        /* Go's contention layout; the hold profile's counts are holds and
+         * its delays the time they lasted. */
         sp_text_printf(t, "--- contention:\ncycles/second=1000000000\n");
+        if (v->kind == SP_PROFILE_HOLD)
+            sp_text_printf(t, "hold rate=%" PRId64 "\n", v->period);
     }
 }
 

@@ -81,12 +81,16 @@ static const struct sp_http_page pages[] = {
     { "delta_block", serve_delta, false, "block", SP_PROFILE_BLOCK,
       "The block profile recorded since the previous request to this path "
       "(as Pyroscope's godeltaprof)" },
+    { "delta_hold", serve_delta, false, "hold", SP_PROFILE_HOLD,
+      "The hold profile recorded since the previous request to this path" },
     { "delta_mutex", serve_delta, false, "mutex", SP_PROFILE_MUTEX,
       "The mutex profile recorded since the previous request to this path "
       "(as Pyroscope's godeltaprof)" },
     { "goroutine", serve_profile, false, "threads", -1,
       "Stack traces of all current threads. Use debug=2 as a query parameter to export "
       "in the same format as an unrecovered panic." },
+    { "hold", serve_profile, true, "hold", SP_PROFILE_HOLD,
+      "Stack traces of the unlockers of locks, weighted by how long they were held" },
     { "mutex", serve_profile, true, "mutex", SP_PROFILE_MUTEX,
       "Stack traces of holders of contended mutexes" },
     { "symbol", serve_symbol, false, NULL, -1, NULL },

@@ -46,7 +46,7 @@ SP_PUBLIC extern unsigned char syncprof__track_locks __attribute__((alias("syncp
 
 void sp_lock_tracking_enable(void)
 {
-    __atomic_store_n(&syncprof__lock_tracking, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_or(&syncprof__lock_tracking, SP_LOCK_FLAG_TRACK, __ATOMIC_RELEASE);
 }
 
 SP_PUBLIC int syncprof_lock_tracking_enable(void)

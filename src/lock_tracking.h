@@ -20,12 +20,25 @@
 
 #include "wait_table.h"
 
-/* Nonzero while tracking is on; exported, read by the inline fast paths. */
+/*
+ * Nonzero while some feature needs every lock operation in the wrappers:
+ * lock tracking (SP_LOCK_FLAG_TRACK) or the hold profile
+ * (SP_LOCK_FLAG_HOLD, hold_sampling.h). Exported: the inline fast paths
+ * of <syncprof/pthread.h> call the wrapper whenever it is not 0 (but for
+ * the hold profile's countdown, which they keep themselves).
+ */
 extern unsigned char syncprof__lock_tracking;
+#define SP_LOCK_FLAG_TRACK 1
+#define SP_LOCK_FLAG_HOLD 2
+
+static inline unsigned sp_lock_flags(void)
+{
+    return __atomic_load_n(&syncprof__lock_tracking, __ATOMIC_RELAXED);
+}
 
 static inline bool sp_lock_tracking(void)
 {
-    return __atomic_load_n(&syncprof__lock_tracking, __ATOMIC_RELAXED) != 0;
+    return (sp_lock_flags() & SP_LOCK_FLAG_TRACK) != 0;
 }
 
 /* Turns tracking on (for good). */

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "format.h"
+#include "hold_sampling.h"
 #include "profile_delta.h"
 #include "sampling.h"
 
@@ -105,7 +106,14 @@ static int64_t wall_now_ns(void)
 
 int64_t sp_profile_period(enum sp_profile_kind kind)
 {
-    return kind == SP_PROFILE_MUTEX ? sp_mutex_fraction() : sp_block_rate();
+    switch (kind) {
+    case SP_PROFILE_MUTEX:
+        return sp_mutex_fraction();
+    case SP_PROFILE_HOLD:
+        return sp_hold_rate();
+    default:
+        return sp_block_rate();
+    }
 }
 
 int sp_snapshot_take(struct sp_snapshot *s, enum sp_profile_kind kind)

@@ -1,5 +1,5 @@
 /*
- * profile_table.h - the buckets of the mutex and block profiles: one record
+ * profile_table.h - the buckets of the mutex, block and hold profiles: one record
  * per distinct stack, holding the (scaled) count and delay of its samples.
  *
  * Thread safety: every function may be called from any thread at any time.
@@ -28,7 +28,8 @@
 /* One list of the profile kinds, so names and enums never drift apart. */
 #define SP_PROFILE_KINDS(X) \
     X(SP_PROFILE_MUTEX, "mutex") \
-    X(SP_PROFILE_BLOCK, "block")
+    X(SP_PROFILE_BLOCK, "block") \
+    X(SP_PROFILE_HOLD, "hold")
 
 enum sp_profile_kind {
 #define SP_KIND_ENUM(id, name) id,

@@ -18,6 +18,7 @@
 
 #include "export.h"
 #include "format.h"
+#include "profile_delta.h"
 #include "profile_table.h"
 #include "sampling.h"
 #include "thread_dump.h"
@@ -41,7 +42,7 @@ static int write_kind(enum sp_profile_kind kind, int fd, int debug)
         .kind = kind,
         .recs = recs,
         .n = n,
-        .period = kind == SP_PROFILE_MUTEX ? sp_mutex_fraction() : sp_block_rate(),
+        .period = sp_profile_period(kind),
         .time_nanos = wall_now_ns(),
     };
     r = debug > 0 ? sp_format_text(fd, &v) : sp_format_pprof(fd, &v);

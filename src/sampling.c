@@ -202,6 +202,17 @@ void sp_mutex_event(const void *object, int64_t d, void *leaf, uintptr_t caller)
     record(&job);
 }
 
+/* ---- Any other kind -------------------------------------------------- */
+
+void sp_record_event(enum sp_profile_kind kind, const void *object, uintptr_t birth, void *leaf,
+                     uintptr_t caller, double count, int64_t delay)
+{
+    if (in_profiler)
+        return;
+    struct record_job job = { kind, object, NULL, birth, leaf, caller, count, delay };
+    record(&job);
+}
+
 /* ---- Re-entrancy guard ------------------------------------------------ */
 
 /*

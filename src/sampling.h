@@ -2,14 +2,17 @@
  * sampling.h - which contention events are kept, how they are scaled, and
  * recording them: Go's runtime/mprof.go rules (see sampling.c).
  *
- * The wrappers call sp_block_event when a blocking call returns and
- * sp_mutex_event when an unlock released waiters; nothing else records.
+ * The wrappers call sp_block_event when a blocking call returns,
+ * sp_mutex_event when an unlock released waiters, and hold_sampling.c
+ * sp_record_event when a timed hold ends; nothing else records.
  */
 #ifndef SP_SAMPLING_H
 #define SP_SAMPLING_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "profile_table.h"
 
 /* The current settings (relaxed loads; safe from any thread). */
 int sp_mutex_fraction(void);
@@ -37,6 +40,15 @@ void sp_block_event(const void *object, const char *wait, int64_t d, void *leaf,
  * 1/fraction and recorded scaled by fraction.
  */
 void sp_mutex_event(const void *object, int64_t d, void *leaf, uintptr_t caller);
+
+/*
+ * Records a kept event of another kind (the hold profile's, see
+ * hold_sampling.h), already scaled, with the calling thread's stack; a
+ * lock not yet known is born at birth unless it is 0 (lock_identity.h).
+ * Nothing inside the profiler.
+ */
+void sp_record_event(enum sp_profile_kind kind, const void *object, uintptr_t birth, void *leaf,
+                     uintptr_t caller, double count, int64_t delay);
 
 /* A per-thread pseudo-random 64-bit number (not for cryptography). */
 uint64_t sp_rand64(void);

@@ -27,10 +27,11 @@
  * environment when it is loaded (see docs/api.md):
  *   SYNCPROF_MUTEX_FRACTION  as syncprof_set_mutex_profile_fraction
  *   SYNCPROF_BLOCK_RATE      as syncprof_set_block_profile_rate (ns)
+ *   SYNCPROF_HOLD_RATE       as syncprof_set_hold_profile_rate (ns)
  *   SYNCPROF_MAX_STACKS      as syncprof_set_max_stacks
  *   SYNCPROF_OUT             a directory; at exit every enabled profile is
- *                            written there as mutex.<pid>.pb.gz and
- *                            block.<pid>.pb.gz
+ *                            written there as mutex.<pid>.pb.gz,
+ *                            block.<pid>.pb.gz and hold.<pid>.pb.gz
  * A bad value prints one warning line on stderr and keeps the default.
  */
 #ifndef SYNCPROF_SYNCPROF_H
@@ -78,6 +79,22 @@ void syncprof_set_block_profile_rate(int64_t rate_ns);
 
 /* The current block profile rate in nanoseconds (0 when off). */
 int64_t syncprof_block_profile_rate(void);
+
+/*
+ * The hold profile: how long locks (mutexes, rwlocks) are held, with the
+ * unlocker's stack ("hold" profile, sample values holds/count and
+ * hold/nanoseconds). rate_ns <= 0 turns it off (the default); 1 times and
+ * records every hold; otherwise each thread times about one hold per
+ * rate_ns of its time (a countdown of acquisitions) and a timed hold of d
+ * ns is kept with probability min(1, d / rate_ns), both scaled back, so
+ * the totals are unbiased estimates. 10000 (10 us) costs little. While it
+ * is on, every lock and unlock goes through the out-of-line wrapper.
+ * Cannot fail.
+ */
+void syncprof_set_hold_profile_rate(int64_t rate_ns);
+
+/* The current hold profile rate in nanoseconds (0 when off). */
+int64_t syncprof_hold_profile_rate(void);
 
 /*
  * Sets how many distinct stacks each profile keeps (default 16384). Samples

@@ -4,6 +4,7 @@
  *
  *   1. uncontended lock+unlock pairs, one thread (mutex, then rwlock read);
  *   2. T threads incrementing one counter under one mutex (wall time);
+ *   (1 and 2 also with the hold profile on at its default rate;)
  *   3. the cost of one sampled event with a 32-frame stack.
  *
  * Profiling is on throughout the syncprof runs: mutex fraction 10, block
@@ -21,7 +22,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "sampling.h" /* sp_mutex_event, for the per-event cost */
+#include "hold_sampling.h" /* SP_HOLD_RATE_DEFAULT */
+#include "sampling.h"      /* sp_mutex_event, for the per-event cost */
 
 #define ROUNDS 7
 
@@ -157,13 +159,20 @@ int main(int argc, char **argv)
     syncprof_set_mutex_profile_fraction(10);
     syncprof_set_block_profile_rate(10000);
 
-    int64_t raw = INT64_MAX, wrapped = INT64_MAX;
+    /* Raw, wrapped with the hold profile off, and on at its default rate,
+     * rounds interleaved. */
+    int64_t raw = INT64_MAX, wrapped = INT64_MAX, held = INT64_MAX;
     for (int r = 0; r < ROUNDS; r++) {
         raw = best(raw, pairs_raw(pairs));
         wrapped = best(wrapped, pairs_wrapped(pairs));
+        syncprof_set_hold_profile_rate(SP_HOLD_RATE_DEFAULT);
+        held = best(held, pairs_wrapped(pairs));
+        syncprof_set_hold_profile_rate(0);
     }
     printf("uncontended lock+unlock: raw %.2f ns/pair, syncprof %.2f ns/pair, ratio %.3f\n",
            (double)raw / pairs, (double)wrapped / pairs, (double)wrapped / raw);
+    printf("  hold profile on (rate %d ns): %.2f ns/pair, ratio %.3f\n", SP_HOLD_RATE_DEFAULT,
+           (double)held / pairs, (double)held / raw);
 
     raw = wrapped = INT64_MAX;
     for (int r = 0; r < ROUNDS; r++) {
@@ -173,13 +182,17 @@ int main(int argc, char **argv)
     printf("uncontended rwlock read+unlock: raw %.2f ns/pair, syncprof %.2f ns/pair, ratio %.3f\n",
            (double)raw / (pairs / 2), (double)wrapped / (pairs / 2), (double)wrapped / raw);
 
-    raw = wrapped = INT64_MAX;
+    raw = wrapped = held = INT64_MAX;
     for (int r = 0; r < ROUNDS; r++) {
         raw = best(raw, counter(threads, incs, 0));
         wrapped = best(wrapped, counter(threads, incs, 1));
+        syncprof_set_hold_profile_rate(SP_HOLD_RATE_DEFAULT);
+        held = best(held, counter(threads, incs, 1));
+        syncprof_set_hold_profile_rate(0);
     }
     printf("contended counter (%d threads x %ld): raw %.1f ms, syncprof %.1f ms, ratio %.3f\n",
            threads, incs, raw / 1e6, wrapped / 1e6, (double)wrapped / raw);
+    printf("  hold profile on: %.1f ms, ratio %.3f\n", held / 1e6, (double)held / raw);
 
     syncprof_set_mutex_profile_fraction(1);
     long events = 200000;
