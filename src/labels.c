@@ -29,6 +29,7 @@
 #define SP_SET_SLOTS (2 * SP_MAX_LABEL_SETS)
 
 _Static_assert(SP_NAME_MAX <= SP_LABEL_MAX, "a lock name fits in a label value");
+_Static_assert(SP_LOCK_TOKEN_MAX <= SP_LABEL_MAX, "a lock token fits in a label value");
 
 /* ---- The thread's label stack ----------------------------------------- */
 
@@ -173,7 +174,9 @@ const struct sp_label_set *sp_labels_for_sample(const void *object, const char *
 {
     struct sp_label ls[SP_LABEL_SET_MAX];
     char name[SP_NAME_MAX];
-    char token[SP_LOCK_TOKEN_MAX];
+    /* label-sized, not SP_LOCK_TOKEN_MAX: sp_label_copy may read that far
+     * (-O3 checks the bound) */
+    char token[SP_LABEL_MAX] = "";
     int n = 0, d = depth;
 
     for (int i = 0; i < d; i++)
