@@ -185,4 +185,26 @@ static inline void hc_free(struct hc_response *r)
     memset(r, 0, sizeof *r);
 }
 
+#ifdef CRITERION_H_
+#include <syncprof/http.h>
+
+/*
+ * With criterion: starts the server on an ephemeral loopback port, its
+ * number in *port; false (the test then returns: it is skipped) when the
+ * library was built without libmicrohttpd.
+ */
+static inline bool hc_start_server(int *port)
+{
+    int r = syncprof_http_start("127.0.0.1:0");
+    if (r == ENOTSUP) {
+        cr_log_warn("built without libmicrohttpd: nothing to test");
+        return false;
+    }
+    cr_assert_eq(r, 0, "syncprof_http_start: %s", strerror(r));
+    *port = syncprof_http_port();
+    cr_assert_gt(*port, 0);
+    return true;
+}
+#endif
+
 #endif /* TESTS_HTTP_CLIENT_H */

@@ -23,6 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <syncprof/syncprof.h>
+
+#include "profile_reader.h"
+
 #define RP_MAX_LOCS 64
 
 struct rp_sample {
@@ -216,6 +220,34 @@ static inline void rp_free(struct rp_profile *p)
     free(p->loc_funcs);
     free(p->samples);
     memset(p, 0, sizeof *p);
+}
+
+/*
+ * Writes the profile name (syncprof_write_profile_file) as dir/name.pb.gz,
+ * runs `go tool pprof -raw flags` on it and parses the output into p.
+ * NULL when all went well; else what failed, with the command's output
+ * (malloc'd: the test prints it and frees it).
+ */
+static inline char *rp_read_written(const char *dir, const char *name, const char *flags,
+                                    struct rp_profile *p)
+{
+    char path[256], cmd[768];
+    char *out = NULL, *why = malloc(1024);
+    snprintf(path, sizeof path, "%s/%s.pb.gz", dir, name);
+    int r = syncprof_write_profile_file(name, path, 0);
+    if (r != 0) {
+        snprintf(why, 1024, "writing %s: %s", path, strerror(r));
+        return why;
+    }
+    snprintf(cmd, sizeof cmd, "%s tool pprof -raw %s %s 2>&1", GO_EXECUTABLE, flags, path);
+    if (tp_run(cmd, &out) != 0 || !rp_parse(out, p)) {
+        snprintf(why, 1024, "%s:\n%.900s", cmd, out ? out : "");
+        free(out);
+        return why;
+    }
+    free(out);
+    free(why);
+    return NULL;
 }
 
 #endif /* TESTS_PPROF_RAW_H */

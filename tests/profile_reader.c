@@ -161,6 +161,13 @@ int tp_run(const char *cmd, char **out)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+void tp_remove_dir(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    tp_run(cmd, NULL);
+}
+
 int64_t tp_now_ns(void)
 {
     struct timespec ts;

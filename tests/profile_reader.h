@@ -11,6 +11,14 @@
 #include <stdint.h>
 #include <time.h>
 
+/* Not inlined, cloned or specialised, so the function's frame and name are
+ * in every stack (GCC's noipa; Clang has no such attribute). */
+#if defined(__clang__)
+#define TEST_NOIPA __attribute__((noinline))
+#else
+#define TEST_NOIPA __attribute__((noinline, noipa))
+#endif
+
 #define TP_MAX_FRAMES 64
 
 struct tp_record {
@@ -41,6 +49,9 @@ size_t tp_sum(const struct tp_profile *p, const char *leaf, const char *caller,
 /* Runs a shell command, returns its exit status (or -1) and, when out is not
  * NULL, its standard output in a malloc'd string. */
 int tp_run(const char *cmd, char **out);
+
+/* Removes dir and everything in it (a test's temporary directory). */
+void tp_remove_dir(const char *dir);
 
 /* Returns once some thread is registered as blocked on object (polls the
  * wait table) and 1 ms more, by which time it sleeps in the real call: a

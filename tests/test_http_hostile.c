@@ -42,27 +42,11 @@
 #include "profile_reader.h"
 #include "thread_dump.h"
 
-/* Not inlined, cloned or specialised, so the function's frame and name are
- * in every stack (GCC's noipa; Clang has no such attribute). */
-#if defined(__clang__)
-#define TEST_NOIPA __attribute__((noinline))
-#else
-#define TEST_NOIPA __attribute__((noinline, noipa))
-#endif
-
 static int port;
 
 static bool start_server(void)
 {
-    int r = syncprof_http_start("127.0.0.1:0");
-    if (r == ENOTSUP) {
-        cr_log_warn("built without libmicrohttpd: nothing to test");
-        return false;
-    }
-    cr_assert_eq(r, 0, "syncprof_http_start: %s", strerror(r));
-    port = syncprof_http_port();
-    cr_assert_gt(port, 0);
-    return true;
+    return hc_start_server(&port);
 }
 
 /* Room for a few hundred sockets on both ends (this process is both). */

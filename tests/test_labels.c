@@ -36,9 +36,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    tp_run(cmd, NULL);
+    tp_remove_dir(dir);
 }
 
 /* ---- Contention helpers ---------------------------------------------- */
@@ -87,14 +85,8 @@ static __attribute__((noinline)) void serve_user(pthread_mutex_t *m, const char 
  * output parsed into p. */
 static void read_raw(const char *name, const char *flags, struct rp_profile *p)
 {
-    char path[128], cmd[512];
-    char *out;
-    snprintf(path, sizeof path, "%s/%s.pb.gz", dir, name);
-    cr_assert_eq(syncprof_write_profile_file(name, path, 0), 0);
-    snprintf(cmd, sizeof cmd, "%s tool pprof -raw %s %s 2>&1", GO_EXECUTABLE, flags, path);
-    cr_assert_eq(tp_run(cmd, &out), 0, "%s:\n%s", cmd, out);
-    cr_assert(rp_parse(out, p), "%s", out);
-    free(out);
+    char *why = rp_read_written(dir, name, flags, p);
+    cr_assert_null(why, "%s", why);
 }
 
 /* ---- The API --------------------------------------------------------- */

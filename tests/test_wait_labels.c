@@ -32,22 +32,14 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    tp_run(cmd, NULL);
+    tp_remove_dir(dir);
 }
 
 /* go tool pprof -raw [flags] of the block profile. */
 static void read_block(const char *flags, struct rp_profile *p)
 {
-    char path[128], cmd[512];
-    char *out;
-    snprintf(path, sizeof path, "%s/block.pb.gz", dir);
-    cr_assert_eq(syncprof_write_profile_file("block", path, 0), 0);
-    snprintf(cmd, sizeof cmd, "%s tool pprof -raw %s %s 2>&1", GO_EXECUTABLE, flags, path);
-    cr_assert_eq(tp_run(cmd, &out), 0, "%s:\n%s", cmd, out);
-    cr_assert(rp_parse(out, p), "%s", out);
-    free(out);
+    char *why = rp_read_written(dir, "block", flags, p);
+    cr_assert_null(why, "%s", why);
 }
 
 /* ---- One waiter per kind, each in its own function ---------------------- */

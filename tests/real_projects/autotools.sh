@@ -13,6 +13,7 @@ source "$(dirname "$0")/common.sh"
 need autoreconf automake aclocal make
 [ -f /usr/share/aclocal/ax_pthread.m4 ] || skip "autoconf-archive (AX_PTHREAD) is not installed"
 cp -r "$here/autotools" "$work/p"
+cp "$here/answer.S" "$work/p/"
 cd "$work/p"
 autoreconf -fi >autoreconf.log 2>&1 || { cat autoreconf.log; fail "autoreconf"; }
 ./configure CFLAGS="-O2 -g -fno-omit-frame-pointer -Werror=implicit-function-declaration $SP_CFLAGS" \

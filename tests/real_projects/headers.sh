@@ -51,7 +51,7 @@ for cc in "${ccs[@]}"; do
           grep -Ev '^(SYNCPROF_|syncprof_|_[A-Z_])' |
           grep -Ev '^(pthread_(mutex_(lock|trylock|timedlock|clocklock|unlock|init|destroy)|rwlock_(rdlock|wrlock|tryrdlock|trywrlock|timedrdlock|timedwrlock|unlock|init|destroy)|cond_(wait|timedwait|clockwait|signal|broadcast|init|destroy)|join|barrier_wait)|sem_(wait|timedwait))$' || true)
   [ -z "$extra" ] || fail "$cc: the forced include defines macros outside its names: $extra"
-  $cc $SP_CFLAGS -O2 -c "$h/answer.S" -o "$work/answer.o" || fail "$cc: answer.S does not assemble"
+  $cc $SP_CFLAGS -O2 -c "$here/answer.S" -o "$work/answer.o" || fail "$cc: answer.S does not assemble"
   nm "$work/answer.o" | grep -q " T rp_answer" || fail "$cc: answer.S lost its symbol"
 done
 

@@ -1,5 +1,6 @@
 /* answer.S - an assembler file gets CFLAGS too: the forced include must
- * be empty under __ASSEMBLER__. */
+ * be empty under __ASSEMBLER__. Assembled by headers.sh, and by the
+ * autotools project (autotools.sh copies it in). */
     .text
     .globl rp_answer
     .type rp_answer, @function
