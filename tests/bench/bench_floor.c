@@ -227,8 +227,9 @@ struct chan_job {
 };
 
 /* The job is copied first: it lives on the producer's stack, beside the
- * variable it writes for every message (a shared line would cost every
- * operation a miss: 100 against 30 ns). */
+ * variable it writes for every message, and a shared line would make every
+ * operation a cache miss: this row would then time the false sharing
+ * instead of the channel. */
 static void *chan_consumer(void *arg)
 {
     struct chan_job j = *(struct chan_job *)arg;

@@ -88,8 +88,8 @@ printf '%-16s off %s/%s ns, on %s/%s ns (best/median): on/off %s best, %s median
     "buffered profiling" "$1" "$2" "$3" "$4" "$(ratio "$3" "$1")" "$(ratio "$4" "$2")"
 # bench_chan runs the profiling-off and -on rounds in turn (off, on, off,
 # on, ...), and prints each kind in that order: the i-th of each were run
-# one after the other. The machine's speed comes in spells (a buffered run
-# takes 17-20 or 30-35 ns for seconds at a time), so the median of the
+# one after the other. A shared machine's speed comes in spells lasting
+# seconds, which move both runs of a pair alike, so the median of the
 # ratios of those pairs is steadier than the ratio of the two medians.
 ourfigs buffered_spsc_prof_off >"$work/off"
 ourfigs buffered_spsc_prof_on >"$work/on"

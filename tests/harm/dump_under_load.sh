@@ -34,7 +34,6 @@ trap cleanup EXIT
 trap 'exit 1' TERM INT HUP
 mkfifo "$tmp/never" || exit 1
 
-# Without a new process: the loop below must keep to 100 ms on a busy machine.
 # Builtins only (no new process): the loop below must keep to 100 ms on a
 # busy machine. ms sets NOW, in milliseconds.
 ms() { local t=${EPOCHREALTIME/./}; NOW=$(( t / 1000 )); }

@@ -1,6 +1,6 @@
 /*
  * mutexmalloc.c - a toy allocator whose every call takes one pthread mutex,
- * as jemalloc and tcmalloc take theirs (neither is packaged here). LD_PRELOAD
+ * as jemalloc and tcmalloc take theirs (so the test needs neither). LD_PRELOAD
  * it after the interposer: the interposer's own allocations (stack capture,
  * writing the profiles) then lock an interposed mutex, which must neither
  * recurse into the profiler nor deadlock. Memory comes from mmap'd chunks
