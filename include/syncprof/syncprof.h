@@ -199,5 +199,6 @@ int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime);
 #include <syncprof/dump.h>
 #include <syncprof/http.h>
 #include <syncprof/labels.h>
+#include <syncprof/trace.h>
 
 #endif /* SYNCPROF_SYNCPROF_H */

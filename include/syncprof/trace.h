@@ -55,10 +55,13 @@ void syncprof__region_end(void);
 void syncprof__trace_log(const char *category, const char *message);
 extern unsigned char syncprof__tracing;
 
+/* One load and one branch; __inline__ (GNU C) works from C89 on. */
 #if defined(__GNUC__)
 #define SYNCPROF_TRACING_() __builtin_expect(__atomic_load_n(&syncprof__tracing, __ATOMIC_RELAXED), 0)
+#define SYNCPROF_TRACE_INLINE_ static __inline__
 #else
 #define SYNCPROF_TRACING_() (*(volatile unsigned char *)&syncprof__tracing)
+#define SYNCPROF_TRACE_INLINE_ static inline
 #endif
 
 /*
@@ -67,12 +70,12 @@ extern unsigned char syncprof__tracing;
  * call, with an arrow from the thread that began it to the one that ended
  * it.
  */
-static inline syncprof_task syncprof_task_begin(const char *name)
+SYNCPROF_TRACE_INLINE_ syncprof_task syncprof_task_begin(const char *name)
 {
     return SYNCPROF_TRACING_() ? syncprof__task_begin(name) : 0;
 }
 
-static inline void syncprof_task_end(syncprof_task task)
+SYNCPROF_TRACE_INLINE_ void syncprof_task_end(syncprof_task task)
 {
     if (task)
         syncprof__task_end(task);
@@ -84,13 +87,13 @@ static inline void syncprof_task_end(syncprof_task task)
  * beginning, on the same thread (name is only for the reader: the
  * innermost open region ends).
  */
-static inline void syncprof_region_begin(const char *name)
+SYNCPROF_TRACE_INLINE_ void syncprof_region_begin(const char *name)
 {
     if (SYNCPROF_TRACING_())
         syncprof__region_begin(name);
 }
 
-static inline void syncprof_region_end(const char *name)
+SYNCPROF_TRACE_INLINE_ void syncprof_region_end(const char *name)
 {
     (void)name;
     if (SYNCPROF_TRACING_())
@@ -99,7 +102,7 @@ static inline void syncprof_region_end(const char *name)
 
 /* A log line: an instant on the calling thread's track named message, in
  * category. */
-static inline void syncprof_trace_log(const char *category, const char *message)
+SYNCPROF_TRACE_INLINE_ void syncprof_trace_log(const char *category, const char *message)
 {
     if (SYNCPROF_TRACING_())
         syncprof__trace_log(category, message);

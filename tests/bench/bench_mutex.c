@@ -22,17 +22,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_counter.h"
 #include "hold_sampling.h" /* SP_HOLD_RATE_DEFAULT */
 #include "sampling.h"      /* sp_mutex_event, for the per-event cost */
 
 #define ROUNDS 7
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ---- 1. uncontended pairs ------------------------------------------------ */
 
@@ -41,92 +35,51 @@ static volatile uint64_t sink;
 
 static __attribute__((noinline)) int64_t pairs_raw(long n)
 {
-    int64_t t0 = now_ns();
+    int64_t t0 = bench_now_ns();
     for (long i = 0; i < n; i++) {
         pthread_mutex_lock(&solo);
         sink++;
         pthread_mutex_unlock(&solo);
     }
-    return now_ns() - t0;
+    return bench_now_ns() - t0;
 }
 
 static __attribute__((noinline)) int64_t pairs_wrapped(long n)
 {
-    int64_t t0 = now_ns();
+    int64_t t0 = bench_now_ns();
     for (long i = 0; i < n; i++) {
         syncprof_inline_mutex_lock(&solo);
         sink++;
         syncprof_inline_mutex_unlock(&solo);
     }
-    return now_ns() - t0;
+    return bench_now_ns() - t0;
 }
 
 static pthread_rwlock_t solo_rw = PTHREAD_RWLOCK_INITIALIZER;
 
 static __attribute__((noinline)) int64_t read_pairs_raw(long n)
 {
-    int64_t t0 = now_ns();
+    int64_t t0 = bench_now_ns();
     for (long i = 0; i < n; i++) {
         pthread_rwlock_rdlock(&solo_rw);
         sink++;
         pthread_rwlock_unlock(&solo_rw);
     }
-    return now_ns() - t0;
+    return bench_now_ns() - t0;
 }
 
 static __attribute__((noinline)) int64_t read_pairs_wrapped(long n)
 {
-    int64_t t0 = now_ns();
+    int64_t t0 = bench_now_ns();
     for (long i = 0; i < n; i++) {
         syncprof_inline_rwlock_rdlock(&solo_rw);
         sink++;
         syncprof_inline_rwlock_unlock(&solo_rw);
     }
-    return now_ns() - t0;
+    return bench_now_ns() - t0;
 }
 
-/* ---- 2. contended counter -------------------------------------------------- */
-
-struct counter_run {
-    pthread_mutex_t lock;
-    uint64_t value;
-    long per_thread;
-    int wrapped;
-};
-
-static void *incrementer(void *arg)
-{
-    struct counter_run *c = arg;
-    for (long i = 0; i < c->per_thread; i++) {
-        if (c->wrapped) {
-            syncprof_inline_mutex_lock(&c->lock);
-            c->value++;
-            syncprof_inline_mutex_unlock(&c->lock);
-        } else {
-            pthread_mutex_lock(&c->lock);
-            c->value++;
-            pthread_mutex_unlock(&c->lock);
-        }
-    }
-    return NULL;
-}
-
-static int64_t counter(int threads, long per_thread, int wrapped)
-{
-    struct counter_run c = { PTHREAD_MUTEX_INITIALIZER, 0, per_thread, wrapped };
-    pthread_t t[64];
-    int64_t t0 = now_ns();
-    for (int i = 0; i < threads; i++)
-        pthread_create(&t[i], NULL, incrementer, &c);
-    for (int i = 0; i < threads; i++)
-        pthread_join(t[i], NULL);
-    int64_t dt = now_ns() - t0;
-    if (c.value != (uint64_t)threads * (uint64_t)per_thread) {
-        fprintf(stderr, "lost updates: %llu\n", (unsigned long long)c.value);
-        exit(1);
-    }
-    return dt;
-}
+/* ---- 2. contended counter: counter() of bench_counter.h ------------------- */
 
 /* ---- 3. one sampled event ----------------------------------------------------- */
 
@@ -137,10 +90,10 @@ static __attribute__((noinline)) int64_t events_at_depth(int depth, long n)
         sink += (uint64_t)r; /* not a tail call: every frame stays */
         return r;
     }
-    int64_t t0 = now_ns();
+    int64_t t0 = bench_now_ns();
     for (long i = 0; i < n; i++)
         sp_mutex_event(NULL, 1000, (void *)syncprof_mutex_unlock, (uintptr_t)__builtin_return_address(0));
-    return now_ns() - t0;
+    return bench_now_ns() - t0;
 }
 
 static int64_t best(int64_t a, int64_t b)
