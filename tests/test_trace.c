@@ -8,7 +8,9 @@
  * `syncprof run --trace` on the program built knowing nothing of syncprof.
  * Every trace decodes against Perfetto's own schema (protoc). `syncprof
  * report --trace` names the holder and the waker of the longest waits,
- * each task's latency, and a convoy of threads queued on one lock.
+ * each task's latency, and a convoy of threads queued on one lock. A
+ * program that exits, forks or execs while tracing leaves a complete
+ * trace (tests/trace_lifecycle_prog.c).
  */
 #include <syncprof/pthread.h>
 
@@ -263,4 +265,60 @@ Test(trace, unmodified_program_under_syncprof_run)
         cr_log_warn("attempt %d: %s", attempt + 1, mismatch);
     }
     cr_expect(!mismatch[0], "durations off by more than 1%%: %s", mismatch);
+}
+
+/* ---- Exit, fork, exec ------------------------------------------------------ */
+
+/* The waits on the lock named name in the trace at path, which decodes. */
+static size_t waits_on(const char *path, const char *name, int64_t *lost)
+{
+    struct sp_trace t;
+    tc_read(path, &t);
+    char want[64];
+    snprintf(want, sizeof want, "mutex %s", name);
+    size_t n = 0;
+    for (size_t i = 0; i < t.nslices; i++)
+        n += strcmp(t.slices[i].name, want) == 0 && t.slices[i].dur >= 0;
+    *lost = t.lost;
+    sp_trace_free(&t);
+    return n;
+}
+
+/* Runs the lifecycle program in mode; the trace's path into path. */
+static void lifecycle(const char *mode, char *path, size_t size)
+{
+    char dir[64], *out;
+    ps_tmpdir(dir);
+    snprintf(path, size, "%s/life.pftrace", dir);
+    int st = ps_sh(&out, "SYNCPROF_TRACE=%s timeout 60 %s %s", path, TRACE_LIFECYCLE_PROG, mode);
+    cr_assert_eq(st, 0, "%s: status %d\n%s", mode, st, out);
+    free(out);
+}
+
+Test(trace, exit_while_threads_record)
+{
+    char path[128];
+    int64_t lost;
+    lifecycle("exit", path, sizeof path);
+    cr_expect(waits_on(path, "before", &lost) > 10, "the waits before exit are missing");
+    cr_expect(lost >= 0, "the trace was not finished (no final lost count)");
+}
+
+Test(trace, fork_leaves_the_parents_trace_whole)
+{
+    char path[128];
+    int64_t lost;
+    lifecycle("fork", path, sizeof path);
+    cr_expect(waits_on(path, "before", &lost) > 10, "the waits before the fork are missing");
+    cr_expect(waits_on(path, "after", &lost) > 10, "the waits after the fork are missing");
+    cr_expect(lost >= 0, "the trace was not finished");
+}
+
+Test(trace, exec_appends_the_new_image)
+{
+    char path[128];
+    int64_t lost;
+    lifecycle("exec", path, sizeof path);
+    cr_expect(waits_on(path, "before", &lost) > 10, "the waits before the exec are missing");
+    cr_expect(waits_on(path, "after", &lost) > 10, "the new image's waits are missing");
 }
