@@ -213,7 +213,7 @@ struct wait_desc {
 
 /* ---- What one file offers the others -------------------------------------- */
 
-/* bias.c: see bias.c there. */
+/* bias.c: the bias (see its top comment). */
 bool bias_take(syncprof_chan *c, struct bias *b, uint32_t me);
 void bias_lock_out(syncprof_chan *c, bool send, uint32_t who);
 bool bias_needs_fence(syncprof_chan *c, bool send, uint32_t me);
