@@ -16,9 +16,10 @@
  *   - a NULL channel inside syncprof_select is never ready (Go's nil
  *     channel); everywhere else a NULL pointer is EINVAL.
  *
- * Errors: as everywhere in syncprof, 0 or a positive errno value, except
- * syncprof_select (an index or a negative errno value) and the functions
- * noted below.
+ * Errors: the rule of <syncprof/syncprof.h> (0 or a positive errno
+ * value), with the exceptions it lists: syncprof_select (an index or a
+ * negative errno value), syncprof_chan_make (NULL with errno), and
+ * syncprof_chan_len and _cap, which cannot fail.
  *
  * Deadlines are absolute CLOCK_MONOTONIC times (clock_gettime(
  * CLOCK_MONOTONIC, ...) plus the timeout), so changing the wall clock does

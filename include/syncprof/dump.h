@@ -2,7 +2,8 @@
  * <syncprof/dump.h> - thread dumps, the hang and deadlock watchdog, and
  * lock-order checking (included by <syncprof/syncprof.h>).
  *
- * Errors as everywhere in syncprof: 0 or a positive errno value.
+ * Errors: the rule of <syncprof/syncprof.h>, 0 or a positive errno value;
+ * syncprof_lock_order_reports returns a count and cannot fail.
  *
  * Environment, read when the library is loaded (a bad value prints one
  * warning line and is ignored):
