@@ -8,6 +8,8 @@
 #ifndef SP_CLI_H
 #define SP_CLI_H
 
+#include <stdbool.h>
+
 /* `syncprof run [options] -- PROGRAM ARGS...` */
 int sp_cli_run(int argc, char **argv);
 
@@ -17,6 +19,10 @@ int sp_cli_report(int argc, char **argv);
 /* `syncprof report --trace FILE [--top N] [--convoy N]`: an execution
  * trace as text (report_trace.c); the exit status. */
 int sp_cli_report_trace(const char *path, long top, long convoy_min);
+
+/* `syncprof report --by-lock FILE [--top N] [--csv]`: the per-lock table
+ * (report_locks.c); the exit status. */
+int sp_cli_report_by_lock(const char *path, long top, bool csv);
 
 /* A malloc'd human name: C++ names demangled, others copied (demangle.cc).
  * NULL only when out of memory. */

@@ -61,6 +61,7 @@ static void usage(FILE *f)
         "usage: syncprof run [options] [--] PROGRAM [ARGS...]\n"
         "       syncprof report FILE [--top N] [--depth N] [--folded] [--text] [--ignore-wait K]\n"
         "       syncprof report --trace FILE [--top N] [--convoy N]\n"
+        "       syncprof report --by-lock locks.PID.csv [--top N] [--csv]\n"
         "       syncprof --help | --version\n"
         "\n"
         "syncprof run profiles an unmodified program: its pthread mutexes, rwlocks,\n"

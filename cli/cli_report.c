@@ -360,19 +360,21 @@ static int print_profile(struct rp_profile *p, const struct rp_mode *mode,
 
 int sp_cli_report(int argc, char **argv)
 {
-    enum { TOP = 1000, DEPTH, IGNORE_WAIT, TRACE, CONVOY, MODE };
-    struct option opts[5 + RP_MODES + 1] = {
+    enum { TOP = 1000, DEPTH, IGNORE_WAIT, TRACE, CONVOY, BYLOCK, CSV, MODE };
+    struct option opts[7 + RP_MODES + 1] = {
         { "top", required_argument, NULL, TOP },
         { "depth", required_argument, NULL, DEPTH },
         { "ignore-wait", required_argument, NULL, IGNORE_WAIT },
         { "trace", no_argument, NULL, TRACE },
         { "convoy", required_argument, NULL, CONVOY },
+        { "by-lock", no_argument, NULL, BYLOCK },
+        { "csv", no_argument, NULL, CSV },
     };
-    for (size_t i = 1, k = 5; i < RP_MODES; i++)
+    for (size_t i = 1, k = 7; i < RP_MODES; i++)
         opts[k++] = (struct option){ modes[i].option, no_argument, NULL, MODE + (int)i };
     char ignore[1024] = ""; /* --ignore-wait kinds, comma-separated */
     long top = 10, depth = 8, convoy = 2;
-    bool trace = false;
+    bool trace = false, by_lock = false, csv = false;
     bool given[RP_MODES] = { false };
     const char *path = NULL;
     char *end;
@@ -407,6 +409,12 @@ int sp_cli_report(int argc, char **argv)
         case TRACE:
             trace = true;
             break;
+        case BYLOCK:
+            by_lock = true;
+            break;
+        case CSV:
+            csv = true;
+            break;
         case IGNORE_WAIT: {
             size_t used = strlen(ignore);
             if (!*optarg || used + strlen(optarg) + 2 > sizeof ignore) {
@@ -436,6 +444,12 @@ int sp_cli_report(int argc, char **argv)
     }
     if (trace)
         return sp_cli_report_trace(path, top, convoy);
+    if (by_lock)
+        return sp_cli_report_by_lock(path, top == 10 ? 0 : top, csv);
+    if (csv) {
+        fprintf(stderr, "syncprof report: --csv goes with --by-lock\n");
+        return 2;
+    }
     const struct rp_mode *mode = &modes[0];
     for (size_t i = 1; i < RP_MODES; i++) {
         if (!given[i])

@@ -486,15 +486,15 @@ static bool summary_on = true; /* SYNCPROF_SUMMARY; set once at load */
 
 struct written {
     int n;
-    char kind[SP_PROFILE__COUNT][16];
-    char path[SP_PROFILE__COUNT][4160];
-    int err[SP_PROFILE__COUNT];
+    char kind[SP_PROFILE__COUNT + 1][16]; /* the profiles and the lock table */
+    char path[SP_PROFILE__COUNT + 1][4160];
+    int err[SP_PROFILE__COUNT + 1];
 };
 
 static void note_written(const char *name, const char *path, int err, void *arg)
 {
     struct written *w = arg;
-    if (w->n >= SP_PROFILE__COUNT)
+    if (w->n >= SP_PROFILE__COUNT + 1)
         return;
     snprintf(w->kind[w->n], sizeof w->kind[0], "%s", name);
     snprintf(w->path[w->n], sizeof w->path[0], "%s", path);
@@ -525,6 +525,9 @@ static void write_profiles(bool at_exit)
         char *text = NULL;
         if (w.err[i] != 0) {
             if (asprintf(&text, "syncprof: cannot write %s: %s\n", w.path[i], strerror(w.err[i])) < 0)
+                text = NULL;
+        } else if (at_exit && sp_profile_kind_of(w.kind[i]) < 0) {
+            if (asprintf(&text, "syncprof: wrote the lock table to %s\n", w.path[i]) < 0)
                 text = NULL;
         } else if (at_exit) {
             text = summarize((enum sp_profile_kind)sp_profile_kind_of(w.kind[i]), w.path[i], s);

@@ -39,6 +39,7 @@
 #include "env.h"
 #include "hold_sampling.h"
 #include "http_endpoint.h"
+#include "lock_stats.h"
 #include "lock_tracking.h"
 #include "profile_table.h"
 #include "report_sink.h"
@@ -71,6 +72,15 @@ int sp_config_write_profiles(void (*done)(const char *name, const char *path, in
         tried++;
         if (done)
             done(name, path, r, arg);
+    }
+    /* The per-lock table, as CSV, beside the profiles it summarizes. */
+    if (tried > 0 && sp_lock_stats_rows() > 0) {
+        char path[sizeof out_dir + 64];
+        snprintf(path, sizeof path, "%s/locks.%d.csv", out_dir, (int)getpid());
+        int r = syncprof_write_profile_file("locks", path, 0);
+        tried++;
+        if (done)
+            done("locks", path, r, arg);
     }
     return tried;
 }

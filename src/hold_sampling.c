@@ -22,6 +22,7 @@
 
 #include "clock.h"
 #include "hold_sampling.h"
+#include "lock_stats.h"
 #include "sampling.h"
 
 struct open_hold {
@@ -136,7 +137,10 @@ void sp_hold_begin(const void *lock)
 void sp_hold_event(const void *lock, const struct sp_hold *h, void *leaf, uintptr_t caller)
 {
     int64_t rate = sp_hold_rate(), d = h->d > 0 ? h->d : 1;
-    if (rate <= 0 || sp_in_profiler() || !sp_block_sampled(d, rate, rate > 1 ? sp_rand64() : 0))
+    if (rate <= 0 || sp_in_profiler())
+        return;
+    sp_lock_stats_hold(lock, d, h->weight, caller); /* every timed hold: the lock table */
+    if (!sp_block_sampled(d, rate, rate > 1 ? sp_rand64() : 0))
         return;
     double count;
     int64_t delay;

@@ -64,6 +64,8 @@ static enum MHD_Result serve_delta(struct sp_http_server *, struct MHD_Connectio
                                    struct sp_http_request *, const struct sp_http_page *);
 static enum MHD_Result serve_symbol(struct sp_http_server *, struct MHD_Connection *,
                                     struct sp_http_request *, const struct sp_http_page *);
+static enum MHD_Result serve_locks(struct sp_http_server *, struct MHD_Connection *,
+                                   struct sp_http_request *, const struct sp_http_page *);
 static enum MHD_Result serve_trace(struct sp_http_server *, struct MHD_Connection *,
                                    struct sp_http_request *, const struct sp_http_page *);
 
@@ -91,6 +93,9 @@ static const struct sp_http_page pages[] = {
       "in the same format as an unrecovered panic." },
     { "hold", serve_profile, true, "hold", SP_PROFILE_HOLD,
       "Stack traces of the unlockers of locks, weighted by how long they were held" },
+    { "locks", serve_locks, false, "locks", -1,
+      "One row per lock: contended acquisitions, total, longest and 99th-percentile wait, "
+      "and the hold profile's estimates. Use format=csv as a query parameter for CSV." },
     { "mutex", serve_profile, true, "mutex", SP_PROFILE_MUTEX,
       "Stack traces of holders of contended mutexes" },
     { "symbol", serve_symbol, false, NULL, -1, NULL },
@@ -276,6 +281,13 @@ static enum MHD_Result send_file(struct MHD_Connection *c, int fd, const char *f
         MHD_add_response_header(resp, "Content-Disposition", disposition);
     }
     return send_reply(c, MHD_HTTP_OK, resp);
+}
+
+/* The lock table: CSV when arg is not NULL, text otherwise. */
+static int write_locks(int fd, int debug, void *arg)
+{
+    (void)debug;
+    return syncprof_write_profile("locks", fd, arg ? 0 : 1);
 }
 
 static int write_named(int fd, int debug, void *arg)
@@ -558,6 +570,19 @@ static void symbol_lines(struct sp_symbolizer *sym, const char *in, size_t len, 
 /* Go's Symbol handler, which pprof POSTs to for addresses a profile does
  * not name: "num_symbols: 1", then one line per address it can name. A
  * GET only says that symbols are served. */
+/* locks: the per-lock table, text (?format=csv: CSV), always as text. */
+static enum MHD_Result serve_locks(struct sp_http_server *s, struct MHD_Connection *c,
+                                   struct sp_http_request *rq, const struct sp_http_page *p)
+{
+    (void)s;
+    (void)rq;
+    const char *format = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
+    bool csv = format && strcmp(format, "csv") == 0;
+    if (format && *format && !csv && strcmp(format, "text") != 0)
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "format: csv or text");
+    return send_profile(c, p->name, 1, write_locks, csv ? (void *)1 : NULL);
+}
+
 static enum MHD_Result serve_symbol(struct sp_http_server *s, struct MHD_Connection *c,
                                     struct sp_http_request *rq, const struct sp_http_page *p)
 {

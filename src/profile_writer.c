@@ -18,6 +18,8 @@
 
 #include "export.h"
 #include "format.h"
+#include "hold_sampling.h"
+#include "lock_stats.h"
 #include "profile_delta.h"
 #include "profile_table.h"
 #include "sampling.h"
@@ -57,13 +59,25 @@ static bool is_threads(const char *name)
     return name && strcmp(name, "threads") == 0;
 }
 
+/* "locks": the per-lock table (lock_stats.h), CSV at debug 0, text above. */
+static bool is_locks(const char *name)
+{
+    return name && strcmp(name, "locks") == 0;
+}
+
 SP_PUBLIC int syncprof_write_profile(const char *name, int fd, int debug)
 {
     int kind = sp_profile_kind_of(name);
-    if ((kind < 0 && !is_threads(name)) || debug < 0)
+    if ((kind < 0 && !is_threads(name) && !is_locks(name)) || debug < 0)
         return EINVAL;
     if (fd < 0)
         return EBADF;
+    if (is_locks(name)) {
+        sp_enter_profiler();
+        int r = sp_lock_stats_write(fd, debug == 0, sp_hold_rate());
+        sp_leave_profiler();
+        return r;
+    }
     if (is_threads(name))
         return sp_threads_profile_write(fd, debug, (void *)syncprof_write_profile,
                                         (uintptr_t)__builtin_return_address(0));
@@ -75,7 +89,8 @@ SP_PUBLIC int syncprof_write_profile(const char *name, int fd, int debug)
 
 SP_PUBLIC int syncprof_write_profile_file(const char *name, const char *path, int debug)
 {
-    if (!path || !*path || (sp_profile_kind_of(name) < 0 && !is_threads(name)) || debug < 0)
+    if (!path || !*path || (sp_profile_kind_of(name) < 0 && !is_threads(name) && !is_locks(name)) ||
+        debug < 0)
         return EINVAL;
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)

@@ -29,6 +29,7 @@
 #include "clock.h"
 #include "export.h"
 #include "labels.h"
+#include "lock_stats.h"
 #include "profile_table.h"
 #include "sampling.h"
 #include "stack_capture.h"
@@ -169,6 +170,8 @@ static bool is_lock_wait(const char *wait)
 void sp_block_event(const void *object, const char *wait, int64_t d, void *leaf,
                     uintptr_t caller)
 {
+    if (is_lock_wait(wait) && !in_profiler)
+        sp_lock_stats_wait(object, d, caller); /* every wait: the lock table's tail */
     int64_t rate = sp_block_rate();
     if (rate <= 0 || in_profiler)
         return;

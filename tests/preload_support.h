@@ -32,6 +32,18 @@ static inline void ps_tmpdir(char dir[64])
     cr_assert(mkdtemp(dir), "mkdtemp");
 }
 
+/* Writes len bytes of data to dir/name, whose path goes into path (size
+ * bytes). */
+static inline void ps_save(const char *dir, const char *name, const void *data, size_t len,
+                           char *path, size_t size)
+{
+    cr_assert_lt((size_t)snprintf(path, size, "%s/%s", dir, name), size, "path too long");
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "fopen %s", path);
+    cr_assert_eq(fwrite(data, 1, len, f), len, "write %s", path);
+    cr_assert_eq(fclose(f), 0, "close %s", path);
+}
+
 /* Runs a printf-formatted shell command; returns its exit status, and its
  * stdout in *out (malloc'd) when out is not NULL. */
 __attribute__((format(printf, 2, 3)))

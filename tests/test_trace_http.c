@@ -70,11 +70,7 @@ Test(trace_http, one_second_trace_while_threads_contend)
     cr_expect_str_eq(hc_header(&r, "Content-Disposition", h, sizeof h), "attachment; filename=\"trace\"");
     char dir[64], path[128];
     ps_tmpdir(dir);
-    snprintf(path, sizeof path, "%s/http.pftrace", dir);
-    FILE *f = fopen(path, "wb");
-    cr_assert(f);
-    fwrite(r.body, 1, r.body_len, f);
-    fclose(f);
+    ps_save(dir, "http.pftrace", r.body, r.body_len, path, sizeof path);
     hc_free(&r);
     struct sp_trace tr;
     tc_read(path, &tr);
