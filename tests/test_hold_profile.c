@@ -115,7 +115,7 @@ static void spin_ns(int64_t d)
         ;
 }
 
-static __attribute__((noinline, noclone)) int64_t frequent_short(int n, int64_t d)
+static TEST_NOIPA int64_t frequent_short(int n, int64_t d)
 {
     int64_t total = 0;
     for (int i = 0; i < n; i++) {
@@ -128,7 +128,7 @@ static __attribute__((noinline, noclone)) int64_t frequent_short(int n, int64_t 
     return total;
 }
 
-static __attribute__((noinline, noclone)) int64_t infrequent_long(int n, int64_t d)
+static TEST_NOIPA int64_t infrequent_long(int n, int64_t d)
 {
     int64_t total = 0;
     for (int i = 0; i < n; i++) {
