@@ -8,7 +8,9 @@
  *
  * Flow ids come from a per-thread block of ids taken from one global
  * counter, so arrows never share an id and threads rarely share the
- * counter's cache line.
+ * counter's cache line. That counter and the task ids start from the
+ * clock (id_base), so that the images of a process that execs, which
+ * write one file, do not reuse each other's ids.
  *
  * A hold is shown from when it began to keep someone waiting: the earliest
  * start of the current waiters' waits, or the moment the holder itself
@@ -31,7 +33,7 @@
 #define MAX_FLOWS 64
 #define FLOW_BLOCK 4096
 
-static uint64_t next_flow_block = 1; /* atomic */
+static uint64_t next_flow_block; /* atomic; 0 until the first block is taken */
 static SP_TLS uint64_t flow_next, flow_end;
 
 /* Recent acquisitions after a wait, for the start of the holds (see above). */
@@ -61,10 +63,20 @@ static struct {
     char name[TASK_NAME_MAX];
 } task_names[TASK_NAMES];
 
+/* The first id of a counter in this image: the clock's low 40 bits, times
+ * 4096 (below 2^52, so a task id fits a track uuid's 56 bits). */
+static uint64_t id_base(void)
+{
+    return (((uint64_t)sp_now_ns() & 0xffffffffffu) << 12) | 1;
+}
+
 /* n consecutive flow ids of this thread's block. */
 static uint64_t take_flows(int n)
 {
     if (flow_end - flow_next < (uint64_t)n) {
+        uint64_t zero = 0;
+        __atomic_compare_exchange_n(&next_flow_block, &zero, id_base(), false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED);
         flow_next = __atomic_fetch_add(&next_flow_block, FLOW_BLOCK, __ATOMIC_RELAXED);
         flow_end = flow_next + FLOW_BLOCK;
     }
@@ -182,14 +194,16 @@ SP_PUBLIC syncprof_task syncprof__task_begin(const char *name)
 {
     if (!sp_tracing())
         return 0;
+    uint64_t zero = 0;
+    __atomic_compare_exchange_n(&task_ids, &zero, id_base(), false, __ATOMIC_RELAXED,
+                                __ATOMIC_RELAXED);
     syncprof_task t = __atomic_add_fetch(&task_ids, 1, __ATOMIC_RELAXED);
     name = name ? name : "";
     unsigned slot = (unsigned)(t % TASK_NAMES);
-    __atomic_store_n(&task_names[slot].id, 0, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_store_n(&task_names[slot].id, 0, __ATOMIC_RELEASE);
     size_t n = strnlen(name, TASK_NAME_MAX - 1);
     for (size_t i = 0; i <= n; i++) /* byte by byte, atomically: an end may read it meanwhile */
-        __atomic_store_n(&task_names[slot].name[i], i < n ? name[i] : '\0', __ATOMIC_RELAXED);
+        __atomic_store_n(&task_names[slot].name[i], i < n ? name[i] : '\0', __ATOMIC_RELEASE);
     __atomic_store_n(&task_names[slot].id, t, __ATOMIC_RELEASE);
     push_text(SP_REC_TASK_BEGIN, t, name, NULL);
     return t;
@@ -203,10 +217,9 @@ SP_PUBLIC void syncprof__task_end(syncprof_task task)
     char name[TASK_NAME_MAX] = "task";
     if (__atomic_load_n(&task_names[slot].id, __ATOMIC_ACQUIRE) == task) {
         for (size_t i = 0; i < TASK_NAME_MAX; i++)
-            name[i] = __atomic_load_n(&task_names[slot].name[i], __ATOMIC_RELAXED);
+            name[i] = __atomic_load_n(&task_names[slot].name[i], __ATOMIC_ACQUIRE);
         name[TASK_NAME_MAX - 1] = '\0';
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&task_names[slot].id, __ATOMIC_RELAXED) != task)
+        if (__atomic_load_n(&task_names[slot].id, __ATOMIC_ACQUIRE) != task)
             strcpy(name, "task");
     }
     push_text(SP_REC_TASK_END, task, name, NULL);

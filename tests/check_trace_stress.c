@@ -28,21 +28,23 @@
 #define ROUNDS 100
 
 static pthread_mutex_t locks[2] = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER };
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cvs[2] = { PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER }; /* cvs[i] with locks[i] */
 static atomic_bool stop;
-static long counter; /* under locks[0] */
+static long counters[2]; /* counters[i] under locks[i] */
 
 static void *contend(void *arg)
 {
     long id = (long)arg;
     for (unsigned n = 1; !atomic_load(&stop); n++) {
         pthread_mutex_t *m = &locks[id % 2];
+        long *counter = &counters[id % 2];
+        pthread_cond_t *cv = &cvs[id % 2];
         syncprof_region_begin("work");
         pthread_mutex_lock(m);
-        counter++;
-        if (counter % 64 == 0)
-            pthread_cond_broadcast(&cv);
-        else if (counter % 61 == 0) {
+        ++*counter;
+        if (*counter % 64 == 0)
+            pthread_cond_broadcast(cv);
+        else if (*counter % 61 == 0) {
             struct timespec t;
             clock_gettime(CLOCK_REALTIME, &t);
             t.tv_nsec += 100000;
@@ -50,7 +52,7 @@ static void *contend(void *arg)
                 t.tv_sec++;
                 t.tv_nsec -= 1000000000;
             }
-            pthread_cond_timedwait(&cv, m, &t);
+            pthread_cond_timedwait(cv, m, &t);
         }
         pthread_mutex_unlock(m);
         syncprof_region_end("work");

@@ -241,6 +241,9 @@ Test(trace, environment_ground_truth)
 
 Test(trace, unmodified_program_under_syncprof_run)
 {
+#ifdef __SANITIZE_ADDRESS__
+    cr_skip_test("LD_PRELOAD of an ASan-built interposer into uninstrumented programs");
+#endif
     char dir[64], cmd[512], path[128];
     struct truth w[8];
     ps_tmpdir(dir);
