@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "object_names.h"
 #include "perfetto_trace.pb-c.h"
+#include "thread_registry.h"
 #include "trace_encode.h"
 #include "wait_table.h"
 
@@ -442,6 +443,55 @@ void sp_trace_out_record(struct sp_trace_ring *r, const struct sp_trace_rec *rec
     default:
         break;
     }
+}
+
+/* The waits in progress when the trace stops, copied out of the wait table
+ * (at most MAX_UNFINISHED: the rest are left out). */
+#define MAX_UNFINISHED 1024
+struct unfinished {
+    struct sp_trace_rec rec[MAX_UNFINISHED];
+    int tid[MAX_UNFINISHED];
+    size_t n;
+    int64_t now;
+    uint32_t session;
+};
+
+/* sp_wait_foreach's callback, under a bucket lock: copies only. A
+ * condition waiter's second record (on its mutex) and syncprof's own
+ * threads are left out. */
+static void collect_unfinished(const struct sp_waiter *w, void *arg)
+{
+    struct unfinished *u = arg;
+    if (u->n == MAX_UNFINISHED || w->reason == SP_WAIT_COND_REACQUIRE || sp_is_service_thread(w->tid))
+        return;
+    struct sp_trace_rec *r = &u->rec[u->n];
+    memset(r, 0, sizeof *r);
+    r->type = SP_REC_WAIT;
+    r->size = sizeof *r;
+    r->kind = (uint16_t)w->reason;
+    r->session = u->session;
+    r->t0 = w->spun_from_ns ? w->spun_from_ns : w->start_ns;
+    r->t1 = u->now;
+    r->object = (uintptr_t)w->object;
+    r->in1 = __atomic_load_n(&w->wake_flow, __ATOMIC_RELAXED);
+    u->tid[u->n++] = w->tid;
+}
+
+void sp_trace_out_unfinished(struct sp_trace_out *out, int64_t now)
+{
+    struct unfinished *u = malloc(sizeof *u);
+    if (!u)
+        return;
+    u->n = 0;
+    u->now = now;
+    u->session = out->session;
+    sp_wait_foreach(collect_unfinished, u);
+    for (size_t i = 0; i < u->n; i++) {
+        /* the thread's track, described again (the same descriptor: harmless) */
+        struct sp_trace_ring thread = { .tid = u->tid[i] };
+        sp_trace_out_record(&thread, &u->rec[i], out);
+    }
+    free(u);
 }
 
 void sp_trace_out_lost(struct sp_trace_out *out, uint64_t lost)

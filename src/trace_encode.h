@@ -33,6 +33,11 @@ bool sp_trace_out_begin(struct sp_trace_out *out, int fd, uint32_t session, int6
 /* One record of ring r (called from sp_trace_ring_drain). */
 void sp_trace_out_record(struct sp_trace_ring *r, const struct sp_trace_rec *rec, void *out);
 
+/* Waits still in progress (in the wait table) at now, the trace's end: a
+ * slice each, ending at now, so that a thread blocked at the end (a hang,
+ * a deadlock) shows. */
+void sp_trace_out_unfinished(struct sp_trace_out *out, int64_t now);
+
 /* Shows lost (records dropped so far) on the trace's counter track, if it changed. */
 void sp_trace_out_lost(struct sp_trace_out *out, uint64_t lost);
 

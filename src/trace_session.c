@@ -33,6 +33,7 @@
 
 #include <syncprof/trace.h>
 
+#include "clock.h"
 #include "env.h"
 #include "export.h"
 #include "sampling.h"
@@ -102,6 +103,7 @@ static void drain_all(void)
 static void finish(void)
 {
     drain_all();
+    sp_trace_out_unfinished(&S.out, sp_now_ns());
     sp_trace_out_end(&S.out, lost_total() - S.lost_base);
 }
 

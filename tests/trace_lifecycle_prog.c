@@ -33,6 +33,7 @@ static void *contend(void *arg)
         struct timespec d = { 0, 200000 };
         nanosleep(&d, NULL);
         pthread_mutex_unlock(m);
+        nanosleep(&d, NULL); /* the others get their turn: their waits end */
     }
     return NULL;
 }
