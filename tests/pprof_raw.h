@@ -232,16 +232,16 @@ static inline char *rp_read_written(const char *dir, const char *name, const cha
                                     struct rp_profile *p)
 {
     char path[256], cmd[768];
-    char *out = NULL, *why = malloc(1024);
+    char *out = NULL, *why = malloc(2048); /* the command and 900 bytes of its output */
     snprintf(path, sizeof path, "%s/%s.pb.gz", dir, name);
     int r = syncprof_write_profile_file(name, path, 0);
     if (r != 0) {
-        snprintf(why, 1024, "writing %s: %s", path, strerror(r));
+        snprintf(why, 2048, "writing %s: %s", path, strerror(r));
         return why;
     }
     snprintf(cmd, sizeof cmd, "%s tool pprof -raw %s %s 2>&1", GO_EXECUTABLE, flags, path);
     if (tp_run(cmd, &out) != 0 || !rp_parse(out, p)) {
-        snprintf(why, 1024, "%s:\n%.900s", cmd, out ? out : "");
+        snprintf(why, 2048, "%s:\n%.900s", cmd, out ? out : "");
         free(out);
         return why;
     }

@@ -25,6 +25,15 @@
 #define SP_TOOL TOOLS_DIR "/syncprof"
 #define SP_PROGS TOOLS_DIR "/preload_progs"
 
+/* `syncprof run` cannot preload an ASan-built interposer into programs
+ * built without ASan (test_preload.c): its tests skip in that build. */
+#ifdef __SANITIZE_ADDRESS__
+#define PS_SKIP_UNDER_ASAN() \
+    cr_skip_test("LD_PRELOAD of an ASan-built interposer into uninstrumented programs")
+#else
+#define PS_SKIP_UNDER_ASAN() ((void)0)
+#endif
+
 /* A fresh directory under /tmp; the name goes into dir (64 bytes). */
 static inline void ps_tmpdir(char dir[64])
 {

@@ -89,6 +89,7 @@ Test(hold_profile, truth_rate_1_compiled_in, .timeout = 120)
 
 Test(hold_profile, truth_rate_1_under_syncprof_run, .timeout = 120)
 {
+    PS_SKIP_UNDER_ASAN();
     check_truth(false, 1, 0.10);
 }
 
@@ -99,6 +100,7 @@ Test(hold_profile, truth_default_rate_compiled_in, .timeout = 120)
 
 Test(hold_profile, truth_default_rate_under_syncprof_run, .timeout = 120)
 {
+    PS_SKIP_UNDER_ASAN();
     check_truth(false, SP_HOLD_RATE_DEFAULT, 0.20);
 }
 

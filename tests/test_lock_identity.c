@@ -196,6 +196,7 @@ Test(lock_identity, birth_sites_compiled_in, .timeout = 120)
 
 Test(lock_identity, birth_sites_under_syncprof_run, .timeout = 120)
 {
+    PS_SKIP_UNDER_ASAN();
     check_births(false);
 }
 
@@ -227,6 +228,7 @@ Test(lock_identity, bounded_compiled_in, .timeout = 200)
 
 Test(lock_identity, bounded_under_syncprof_run, .timeout = 200)
 {
+    PS_SKIP_UNDER_ASAN();
     check_bound(false);
 }
 

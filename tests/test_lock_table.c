@@ -1,6 +1,6 @@
 /*
  * test_lock_table.c - the per-lock table (lock_stats.h): written at exit as
- * locks.<pid>.csv, served at /debug/pprof/locks (text, ?format=csv), and
+ * locks.<pid>.csv (by lock_ids_header, compiled in), served at /debug/pprof/locks (text, ?format=csv), and
  * read by `syncprof report --by-lock` (--csv).
  *
  * Specification: one row per lock named by its identity; contended
@@ -52,9 +52,9 @@ Test(lock_table, written_at_exit_and_read_by_report, .timeout = 120)
 {
     char dir[64], *out, path[4096];
     ps_tmpdir(dir);
-    int st = ps_sh(&out, "timeout 120 %s run --quiet --block-rate 1 --hold-rate 1 --out %s -- "
-                         "%s/lock_ids",
-                   SP_TOOL, dir, SP_PROGS);
+    int st = ps_sh(&out, "SYNCPROF_OUT=%s SYNCPROF_BLOCK_RATE=1 SYNCPROF_HOLD_RATE=1 timeout 120 "
+                         "%s/lock_ids_header 2>&1",
+                   dir, SP_PROGS);
     cr_assert_eq(st, 0, "%s", out);
     free(out);
     cr_assert_eq(ps_sh(&out, "ls %s/locks.*.csv", dir), 0, "no lock table in %s", dir);
