@@ -2,8 +2,8 @@
  * trace_lifecycle_prog.c - a program traced with SYNCPROF_TRACE that ends
  * its trace the hard ways, for test_trace.c:
  *
- *   exit   four threads contend on lock "before" and main calls exit(0)
- *          while they still do;
+ *   exit   four threads contend on lock "before" (100 acquisitions) and
+ *          main calls exit(0) while they still do;
  *   fork   the same, and meanwhile a child of fork locks and exits, then
  *          the parent contends on lock "after" and exits;
  *   exec   contends on "before", then execs itself as "exec2", which
@@ -23,6 +23,7 @@
 static pthread_mutex_t before = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t after = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int phase; /* 0: contend on before, 1: on after */
+static atomic_long acquired; /* lock acquisitions so far, both phases */
 
 static void *contend(void *arg)
 {
@@ -30,6 +31,7 @@ static void *contend(void *arg)
     for (;;) {
         pthread_mutex_t *m = atomic_load(&phase) ? &after : &before;
         pthread_mutex_lock(m);
+        atomic_fetch_add(&acquired, 1);
         struct timespec d = { 0, 200000 };
         nanosleep(&d, NULL);
         pthread_mutex_unlock(m);
@@ -38,15 +40,23 @@ static void *contend(void *arg)
     return NULL;
 }
 
-static void contend_for(int ms)
+/* Until the contenders have taken the lock 100 more times (a loaded
+ * machine may need longer than a quiet one: no fixed time). */
+static void contend_more(void)
+{
+    long until = atomic_load(&acquired) + 100;
+    struct timespec d = { 0, 1000000L };
+    while (atomic_load(&acquired) < until)
+        nanosleep(&d, NULL);
+}
+
+static void start_contenders(void)
 {
     pthread_t t;
     for (int i = 0; i < 4; i++) {
         pthread_create(&t, NULL, contend, NULL);
         pthread_detach(t);
     }
-    struct timespec d = { 0, ms * 1000000L };
-    nanosleep(&d, NULL);
 }
 
 int main(int argc, char **argv)
@@ -56,10 +66,12 @@ int main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "exit";
     if (strcmp(mode, "exec2") == 0) {
         atomic_store(&phase, 1);
-        contend_for(100);
+        start_contenders();
+        contend_more();
         exit(0);
     }
-    contend_for(100);
+    start_contenders();
+    contend_more();
     if (strcmp(mode, "fork") == 0) {
         pid_t p = fork();
         if (p == 0) {
@@ -69,8 +81,7 @@ int main(int argc, char **argv)
         }
         waitpid(p, NULL, 0);
         atomic_store(&phase, 1);
-        struct timespec d = { 0, 100 * 1000000L };
-        nanosleep(&d, NULL);
+        contend_more();
     } else if (strcmp(mode, "exec") == 0) {
         execl("/proc/self/exe", argv[0], "exec2", (char *)NULL);
         return 3;
