@@ -224,6 +224,31 @@ static const char *const wake_names[] = {
     [SP_WAKE_CHAN] = "wake",
 };
 
+/*
+ * The start of a wait's or a hold's slice on track, at rec->t0, annotated
+ * with the object's address, its kind and one count (count_key: the time
+ * waited, or the waiters a hold kept).
+ */
+static void begin_slice(struct sp_trace_out *out, uint64_t track, const struct sp_trace_rec *rec,
+                        char *name, char **category, const char *kind, const char *count_key,
+                        int64_t count)
+{
+    Annotation a[3] = { annotation("object"), annotation("kind"), annotation(count_key) };
+    a[0].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_POINTER_VALUE;
+    a[0].pointer_value = rec->object;
+    a[1].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_STRING_VALUE;
+    a[1].string_value = (char *)kind;
+    a[2].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_INT_VALUE;
+    a[2].int_value = count;
+    Annotation *ap[3] = { &a[0], &a[1], &a[2] };
+
+    Event e;
+    event_init(&e, PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_SLICE_BEGIN, track, name, category);
+    e.n_debug_annotations = 3;
+    e.debug_annotations = ap;
+    emit_event(out, rec->t0, &e);
+}
+
 static void record_wait(struct sp_trace_out *out, struct sp_trace_ring *r, const struct sp_trace_rec *rec)
 {
     char id[SP_NAME_MAX], name[SP_NAME_MAX + 32];
@@ -234,21 +259,10 @@ static void record_wait(struct sp_trace_out *out, struct sp_trace_ring *r, const
     snprintf(name, sizeof name, "%s %s", kind, id);
     describe_thread(out, r, false);
 
-    Annotation a[3] = { annotation("object"), annotation("kind"), annotation("waited_ns") };
-    a[0].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_POINTER_VALUE;
-    a[0].pointer_value = rec->object;
-    a[1].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_STRING_VALUE;
-    a[1].string_value = (char *)kind;
-    a[2].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_INT_VALUE;
-    a[2].int_value = rec->t1 - rec->t0;
-    Annotation *ap[3] = { &a[0], &a[1], &a[2] };
+    begin_slice(out, UUID(UUID_THREAD, r->tid), rec, name, &category, kind, "waited_ns",
+                rec->t1 - rec->t0);
 
     Event e;
-    event_init(&e, PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_SLICE_BEGIN, UUID(UUID_THREAD, r->tid),
-               name, &category);
-    e.n_debug_annotations = 3;
-    e.debug_annotations = ap;
-    emit_event(out, rec->t0, &e);
 
     uint64_t in[2];
     size_t nin = 0;
@@ -280,20 +294,9 @@ static void record_hold(struct sp_trace_out *out, struct sp_trace_ring *r, const
     snprintf(name, sizeof name, "hold %s", id);
     describe_thread(out, r, true);
 
-    Annotation a[3] = { annotation("object"), annotation("kind"), annotation("waiters") };
-    a[0].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_POINTER_VALUE;
-    a[0].pointer_value = rec->object;
-    a[1].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_STRING_VALUE;
-    a[1].string_value = (char *)sp_wait_label(rec->kind, false);
-    a[2].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_INT_VALUE;
-    a[2].int_value = rec->nflows;
-    Annotation *ap[3] = { &a[0], &a[1], &a[2] };
+    begin_slice(out, UUID(UUID_HOLDS, r->tid), rec, name, &category,
+                sp_wait_label(rec->kind, false), "waiters", rec->nflows);
     Event e;
-    event_init(&e, PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_SLICE_BEGIN, UUID(UUID_HOLDS, r->tid),
-               name, &category);
-    e.n_debug_annotations = 3;
-    e.debug_annotations = ap;
-    emit_event(out, rec->t0, &e);
 
     uint64_t ids[64];
     event_init(&e, PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_SLICE_END, UUID(UUID_HOLDS, r->tid),
