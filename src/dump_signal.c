@@ -75,11 +75,33 @@ static void *dumper(void *arg)
     }
 }
 
+static int start_dumper(void);
+
+/* The child of fork has no dumper thread, and the pipe it inherited is
+ * shared with its parent: a signal to the child would make the parent
+ * dump itself. The child gets a pipe and a dumper of its own, so that a
+ * forked worker dumps as its parent does. */
+static void restart_in_child(void)
+{
+    sp_spin_reset_in_child(&setup_lock);
+    if (wake_pipe[0] < 0)
+        return;
+    close(wake_pipe[0]);
+    close(wake_pipe[1]);
+    wake_pipe[0] = wake_pipe[1] = -1;
+    start_dumper();
+}
+
 /* Starts the dumper thread once. 0 or EAGAIN. */
 static int start_dumper(void)
 {
+    static bool fork_handler;
     int r = 0;
     sp_spin_lock(&setup_lock);
+    if (!fork_handler) {
+        fork_handler = true;
+        pthread_atfork(NULL, NULL, restart_in_child);
+    }
     if (wake_pipe[0] < 0) {
         int p[2];
         pthread_t t;

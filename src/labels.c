@@ -14,6 +14,7 @@
  * and stays at most half full.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -108,6 +109,22 @@ static const struct {
     int n;
     struct sp_label labels[1];
 } overflow_set = { 1, { { SP_LABELS_OVERFLOW_KEY, SP_LABELS_OVERFLOW_VALUE } } };
+
+/* A child of fork keeps the sets it inherited, unless another thread was
+ * interning one at the fork: then the child starts the table afresh (the
+ * old sets stay in the arena for the samples that point at them). */
+static void reset_in_child(void)
+{
+    if (!sp_spin_reset_in_child(&set_lock))
+        return;
+    memset(set_slots, 0, sizeof set_slots);
+    set_count = 0;
+}
+
+__attribute__((constructor)) static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, reset_in_child);
+}
 
 static uint64_t set_hash(const struct sp_label *ls, int n)
 {

@@ -8,6 +8,7 @@
  * finding, adding and removing cost a bounded scan however many locks came
  * and went; a removed lock leaves a tombstone that a later lock reuses.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,23 @@ static struct lock_entry ids[SP_LOCK_IDS];      /* under ids_lock */
 static struct site_entry sites[SP_LOCK_SITES];  /* under ids_lock */
 static size_t ids_used;   /* written under ids_lock, read relaxed */
 static uint64_t dropped;  /* idem */
+
+/* A child of fork keeps the birth sites of the locks it inherited, unless
+ * another thread was changing the table at the fork: then the child starts
+ * it afresh (its locks are named again at their first observed use). */
+static void reset_in_child(void)
+{
+    if (!sp_spin_reset_in_child(&ids_lock))
+        return;
+    memset(ids, 0, sizeof ids);
+    memset(sites, 0, sizeof sites);
+    ids_used = 0;
+}
+
+__attribute__((constructor)) static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, reset_in_child);
+}
 
 static size_t hash_index(uintptr_t key, size_t size)
 {

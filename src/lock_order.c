@@ -18,6 +18,7 @@
  * it knows are edges, flushed when epoch changes (a lock was destroyed).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -59,6 +60,23 @@ struct lo_pair {
  * surplus of a dlopen'ed library, and only checking runs read it. */
 static __thread struct lo_pair cache[SP_LO_CACHE];
 static __thread uint32_t cache_epoch;
+
+/* A child of fork keeps the graph it inherited, unless another thread was
+ * changing it at the fork: then the child starts with an empty graph
+ * (and every thread's pair cache is stale). */
+static void reset_in_child(void)
+{
+    if (!sp_spin_reset_in_child(&graph_lock) || !nodes || !edges)
+        return;
+    memset(nodes, 0, sizeof *nodes * SP_LO_NODES);
+    nedges = 0;
+    __atomic_fetch_add(&epoch, 1, __ATOMIC_RELEASE);
+}
+
+__attribute__((constructor)) static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, reset_in_child);
+}
 
 bool sp_lock_order_on(void)
 {

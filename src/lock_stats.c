@@ -4,6 +4,7 @@
  * sorted by total wait, then total hold.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,34 @@ static sp_spinlock rows_lock = SP_SPINLOCK_INIT;
 static struct lock_row rows[SP_LOCK_STATS]; /* under rows_lock */
 static uint64_t rows_dropped;               /* under rows_lock */
 static size_t rows_used;                    /* written under rows_lock, read relaxed */
+static bool inherited;                      /* a child of fork that has not used rows yet; under rows_lock */
+
+/* A child of fork starts with an empty table, as its profiles do
+ * (profile_table.c), so that the files of a process tree add up without
+ * counting a lock twice. The rows are emptied by the child's first use of
+ * the table: a child that never waits copies none of their pages. */
+static void forget_in_child(void)
+{
+    sp_spin_reset_in_child(&rows_lock);
+    inherited = true;
+}
+
+__attribute__((constructor)) static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, forget_in_child);
+}
+
+static void forget_inherited_locked(void)
+{
+    if (!inherited)
+        return;
+    for (size_t i = 0; i < SP_LOCK_STATS; i++)
+        if (rows[i].lock)
+            memset(&rows[i], 0, sizeof rows[i]);
+    rows_dropped = 0;
+    __atomic_store_n(&rows_used, 0, __ATOMIC_RELAXED);
+    inherited = false;
+}
 
 size_t sp_lock_stats_rows(void)
 {
@@ -56,6 +85,7 @@ int64_t sp_lock_hist_upper(int i)
 /* lock's row, made if needed; NULL when the table is full. */
 static struct lock_row *row_locked(const void *lock, uintptr_t use_site)
 {
+    forget_inherited_locked();
     uint64_t h = (uint64_t)(uintptr_t)lock * 0x9e3779b97f4a7c15ULL;
     size_t i = (size_t)(h >> 32) % SP_LOCK_STATS;
     for (size_t n = 0; n < SP_LOCK_STATS; n++, i = (i + 1) % SP_LOCK_STATS) {
@@ -147,6 +177,7 @@ int sp_lock_stats_write(int fd, bool csv, int64_t rate)
     if (!copy)
         return ENOMEM;
     sp_spin_lock(&rows_lock);
+    forget_inherited_locked();
     size_t n = 0;
     for (size_t i = 0; i < SP_LOCK_STATS; i++)
         if (rows[i].lock)

@@ -8,6 +8,7 @@
  * already blocked.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -25,6 +26,22 @@ struct name_slot {
 static sp_spinlock names_lock = SP_SPINLOCK_INIT;
 static struct name_slot slots[SP_MAX_NAMES];  /* under names_lock */
 static int named;  /* objects with a name; written under names_lock, read relaxed */
+
+/* A child of fork keeps the names it inherited, unless another thread was
+ * changing one at the fork: then the child forgets them all rather than
+ * read a name half-copied. */
+static void reset_in_child(void)
+{
+    if (!sp_spin_reset_in_child(&names_lock))
+        return;
+    memset(slots, 0, sizeof slots);
+    named = 0;
+}
+
+__attribute__((constructor)) static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, reset_in_child);
+}
 
 static size_t slot_index(const void *object)
 {

@@ -63,4 +63,17 @@ static inline void sp_spin_unlock(sp_spinlock *l)
     __atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
 }
 
+/* In the child of fork only the forking thread runs: a spinlock another
+ * thread held at the fork would never be released, and the child's next
+ * wait would spin forever (tests/harm/fork_busy.c). Each file that owns a
+ * spinlock frees it in a fork child handler of its own with this, which
+ * says whether the lock was held, that is, whether the state it guards may
+ * be half-written. */
+static inline bool sp_spin_reset_in_child(sp_spinlock *l)
+{
+    bool held = __atomic_load_n(&l->locked, __ATOMIC_RELAXED) != 0;
+    __atomic_store_n(&l->locked, 0, __ATOMIC_RELAXED);
+    return held;
+}
+
 #endif /* SP_SPINLOCK_H */

@@ -71,7 +71,11 @@ static void make_key(void)
     pthread_key_create(&release_key, release_record);
 }
 
-__attribute__((constructor)) static void registry_init(void)
+/* Priority 102: before the default constructors, which may start service
+ * threads and register fork handlers that start them again in a child;
+ * those handlers must run after this one (handlers run in the order they
+ * were registered), or the child would forget its new service threads. */
+__attribute__((constructor(102))) static void registry_init(void)
 {
     pthread_atfork(NULL, NULL, after_fork_in_child);
 }

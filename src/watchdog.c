@@ -351,13 +351,29 @@ static void *watch(void *arg)
     return NULL;
 }
 
-SP_PUBLIC int syncprof_watchdog_start(double seconds)
+static int start_watcher(void);
+
+/* The child of fork has no watcher thread: it gets one of its own when its
+ * parent had one, so that a forked worker that hangs is reported too. */
+static void restart_in_child(void)
 {
-    if (!(seconds > 0) || seconds > 1e6)
-        return EINVAL;
-    __atomic_store_n(&timeout_ns, (int64_t)(seconds * 1e9), __ATOMIC_RELAXED);
+    sp_spin_reset_in_child(&ctl_lock);
+    if (!running)
+        return;
+    running = false;
+    start_watcher();
+}
+
+/* Starts the watcher thread unless it runs. 0 or EAGAIN. */
+static int start_watcher(void)
+{
+    static bool fork_handler;
     int r = 0;
     sp_spin_lock(&ctl_lock);
+    if (!fork_handler) {
+        fork_handler = true;
+        pthread_atfork(NULL, NULL, restart_in_child);
+    }
     if (!running) {
         __atomic_store_n(&stop_word, 0, __ATOMIC_RELEASE);
         r = pthread_create(&watcher, NULL, watch, NULL) == 0 ? 0 : EAGAIN;
@@ -365,6 +381,14 @@ SP_PUBLIC int syncprof_watchdog_start(double seconds)
     }
     sp_spin_unlock(&ctl_lock);
     return r;
+}
+
+SP_PUBLIC int syncprof_watchdog_start(double seconds)
+{
+    if (!(seconds > 0) || seconds > 1e6)
+        return EINVAL;
+    __atomic_store_n(&timeout_ns, (int64_t)(seconds * 1e9), __ATOMIC_RELAXED);
+    return start_watcher();
 }
 
 SP_PUBLIC int syncprof_watchdog_stop(void)

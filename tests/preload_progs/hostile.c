@@ -40,13 +40,28 @@ static void pause_us(long us)
     nanosleep(&t, NULL);
 }
 
+static int contended; /* acquisitions that found mu held; atomic */
+
+/* Takes mu 200 times, holding it 100 us each time, and then on until the
+ * two contenders together found it held 20 times (at most 5 s): on a
+ * loaded machine one thread may otherwise run all its rounds alone, and
+ * a test that expects contention would see none. */
 static void *contender(void *arg)
 {
-    for (int i = 0; i < 200; i++) {
-        pthread_mutex_lock(&mu);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (int i = 0;; i++) {
+        if (pthread_mutex_trylock(&mu) != 0) {
+            __atomic_fetch_add(&contended, 1, __ATOMIC_RELAXED);
+            pthread_mutex_lock(&mu);
+        }
         shared++;
         pause_us(100);
         pthread_mutex_unlock(&mu);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (i >= 200 && (__atomic_load_n(&contended, __ATOMIC_RELAXED) >= 20 ||
+                         now.tv_sec - start.tv_sec >= 5))
+            break;
     }
     return arg;
 }
@@ -54,6 +69,7 @@ static void *contender(void *arg)
 /* Two threads fighting over mu for about 40 ms. */
 NOINLINE static void contend(void)
 {
+    __atomic_store_n(&contended, 0, __ATOMIC_RELAXED);
     pthread_t a, b;
     pthread_create(&a, NULL, contender, NULL);
     pthread_create(&b, NULL, contender, NULL);
