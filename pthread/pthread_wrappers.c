@@ -31,7 +31,7 @@
 #include "export.h"
 #include "hold_sampling.h"
 #include "lock_identity.h"
-#include "lock_track.h"
+#include "lock_tracking.h"
 #include "observed_wait.h"
 #include "real.h"
 #include "sampling.h"
@@ -175,8 +175,8 @@ static int mutex_acquire(pthread_mutex_t *m, enum deadline how, clockid_t clock,
         r = REAL(pthread_mutex_trylock)(m);
         if (r == EBUSY)
             r = mutex_lock_slow(m, how, clock, abstime, leaf, caller);
-        if (acquired(r) && sp_tracking())
-            sp_track_acquired(m, SP_WAIT_MUTEX, false);
+        if (acquired(r) && sp_lock_tracking())
+            sp_lock_tracking_acquired(m, SP_WAIT_MUTEX, false);
     }
     if (acquired(r))
         sp_hold_acquired(m);
@@ -207,8 +207,8 @@ SP_PUBLIC int syncprof_mutex_trylock(pthread_mutex_t *m)
         return EINVAL;
     int r = REAL(pthread_mutex_trylock)(m);
     if (acquired(r)) {
-        if (sp_tracking())
-            sp_track_acquired(m, SP_WAIT_MUTEX, true);
+        if (sp_lock_tracking())
+            sp_lock_tracking_acquired(m, SP_WAIT_MUTEX, true);
         sp_hold_acquired(m);
     }
     return r;
@@ -225,8 +225,8 @@ SP_PUBLIC int syncprof_mutex_unlock(pthread_mutex_t *m)
     int64_t charged = observe_release(m, SP_WAIT_MUTEX);
     int r = REAL(pthread_mutex_unlock)(m);
     if (r == 0) {
-        if (sp_tracking())
-            sp_track_released(m);
+        if (sp_lock_tracking())
+            sp_lock_tracking_released(m);
         observe_released(m, charged, LEAF(syncprof_mutex_unlock), CALLER);
         if (timed)
             sp_hold_event(m, &hold, LEAF(syncprof_mutex_unlock), CALLER);
@@ -276,8 +276,8 @@ static int rwlock_acquire(pthread_rwlock_t *rw, bool write, const struct timespe
     int r = write ? REAL(pthread_rwlock_trywrlock)(rw) : REAL(pthread_rwlock_tryrdlock)(rw);
     if (r != 0)
         r = rwlock_wait(rw, write, abstime, leaf, caller);
-    if (r == 0 && sp_tracking())
-        sp_track_acquired(rw, why, false);
+    if (r == 0 && sp_lock_tracking())
+        sp_lock_tracking_acquired(rw, why, false);
     if (r == 0)
         sp_hold_acquired(rw);
     return r;
@@ -308,8 +308,8 @@ static int rwlock_try(pthread_rwlock_t *rw, bool write)
     if (!rw)
         return EINVAL;
     int r = write ? REAL(pthread_rwlock_trywrlock)(rw) : REAL(pthread_rwlock_tryrdlock)(rw);
-    if (r == 0 && sp_tracking())
-        sp_track_acquired(rw, write ? SP_WAIT_RWLOCK_WRITE : SP_WAIT_RWLOCK_READ, true);
+    if (r == 0 && sp_lock_tracking())
+        sp_lock_tracking_acquired(rw, write ? SP_WAIT_RWLOCK_WRITE : SP_WAIT_RWLOCK_READ, true);
     if (r == 0)
         sp_hold_acquired(rw);
     return r;
@@ -334,8 +334,8 @@ SP_PUBLIC int syncprof_rwlock_unlock(pthread_rwlock_t *rw)
     int64_t charged = observe_release(rw, SP_WAIT_RWLOCK_WRITE);
     int r = REAL(pthread_rwlock_unlock)(rw);
     if (r == 0) {
-        if (sp_tracking())
-            sp_track_released(rw);
+        if (sp_lock_tracking())
+            sp_lock_tracking_released(rw);
         observe_released(rw, charged, LEAF(syncprof_rwlock_unlock), CALLER);
         if (timed)
             sp_hold_event(rw, &hold, LEAF(syncprof_rwlock_unlock), CALLER);
@@ -376,7 +376,7 @@ static void cond_wait_cancelled(void *arg)
     sp_wait_end(&o->on_mutex);
     sp_wait_end(&o->on_cond.w);
     if (o->tracking)
-        sp_track_acquired(o->m, SP_WAIT_MUTEX, false);
+        sp_lock_tracking_acquired(o->m, SP_WAIT_MUTEX, false);
 }
 
 /*
@@ -401,9 +401,9 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
     int64_t released = observe_release(m, SP_WAIT_MUTEX);
     struct sp_hold hold; /* the wait releases m: a timed hold of it ends here */
     bool timed = sp_hold_releasing(m, &hold);
-    o.tracking = sp_tracking();
+    o.tracking = sp_lock_tracking();
     if (o.tracking)
-        sp_track_released(m);
+        sp_lock_tracking_released(m);
 
     SP_OBSERVE_CANCELLABLE(&o.on_cond, &o.on_mutex, cond_wait_cancelled,
                            r = cond_wait_real(c, m, how, clock, abstime));
@@ -411,7 +411,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
     sp_wait_end(&o.on_mutex);
     sp_observe_end(&o.on_cond, r == 0 || r == ETIMEDOUT, leaf, caller);
     if (o.tracking && (r == 0 || r == ETIMEDOUT || r == EOWNERDEAD))
-        sp_track_acquired(m, SP_WAIT_MUTEX, false); /* re-acquired by the real wait */
+        sp_lock_tracking_acquired(m, SP_WAIT_MUTEX, false); /* re-acquired by the real wait */
     observe_released(m, released, leaf, caller);
     if (timed)
         sp_hold_event(m, &hold, leaf, caller);
@@ -596,8 +596,8 @@ SP_PUBLIC int syncprof_mutex_destroy(pthread_mutex_t *m)
     int r = REAL(pthread_mutex_destroy)(m);
     if (r == 0) {
         sp_lock_gone(m);
-        if (sp_tracking())
-            sp_track_destroyed(m);
+        if (sp_lock_tracking())
+            sp_lock_tracking_destroyed(m);
     }
     return r;
 }
@@ -609,8 +609,8 @@ SP_PUBLIC int syncprof_rwlock_destroy(pthread_rwlock_t *rw)
     int r = REAL(pthread_rwlock_destroy)(rw);
     if (r == 0) {
         sp_lock_gone(rw);
-        if (sp_tracking())
-            sp_track_destroyed(rw);
+        if (sp_lock_tracking())
+            sp_lock_tracking_destroyed(rw);
     }
     return r;
 }

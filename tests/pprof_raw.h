@@ -2,7 +2,9 @@
  * pprof_raw.h - test support: parses the output of `go tool pprof -raw`
  * (google/pprof's Profile.String), so tests assert on what the reference
  * reader saw: each sample's values, its stack's function names and its
- * labels. Plain C, no test framework.
+ * labels. Plain C, no test framework. Its prefix is pr_ (pprof -raw):
+ * the command's own profile model (cli/report_profile.h, rp_) decodes the
+ * protobuf itself, and the tests check it against this independent reader.
  *
  * The shape parsed:
  *   Samples:
@@ -27,24 +29,24 @@
 
 #include "profile_reader.h"
 
-#define RP_MAX_LOCS 64
+#define PR_MAX_LOCS 64
 
-struct rp_sample {
+struct pr_sample {
     long long count, delay;
     int nlocs;
-    int locs[RP_MAX_LOCS];  /* location ids, leaf first */
+    int locs[PR_MAX_LOCS];  /* location ids, leaf first */
     char labels[512];       /* "k:[v] k2:[v2]" sorted by key, or "" */
 };
 
-struct rp_profile {
-    struct rp_sample *samples;
+struct pr_profile {
+    struct pr_sample *samples;
     size_t n;
     char **loc_funcs;       /* [id]: " f1 f2 " (the functions at that location) */
     size_t nloc;            /* ids are < nloc */
 };
 
 /* Appends " name" to *dst (malloc'd). */
-static inline void rp_append(char **dst, const char *name, size_t len)
+static inline void pr_append(char **dst, const char *name, size_t len)
 {
     size_t old = *dst ? strlen(*dst) : 0;
     *dst = realloc(*dst, old + len + 3);
@@ -57,7 +59,7 @@ static inline void rp_append(char **dst, const char *name, size_t len)
 
 /* The function name on a location line: the word after "M=<n> ", or on an
  * inline continuation line, the first word. */
-static inline void rp_location_line(struct rp_profile *p, const char *l, int *cur)
+static inline void pr_location_line(struct pr_profile *p, const char *l, int *cur)
 {
     int id;
     const char *fn;
@@ -83,11 +85,11 @@ static inline void rp_location_line(struct rp_profile *p, const char *l, int *cu
         fn++;
     size_t len = strcspn(fn, " \n");
     if (len > 0)
-        rp_append(&p->loc_funcs[*cur], fn, len);
+        pr_append(&p->loc_funcs[*cur], fn, len);
 }
 
 /* Parses raw into p. Returns false when raw has no "Samples:" section. */
-static inline bool rp_parse(const char *raw, struct rp_profile *p)
+static inline bool pr_parse(const char *raw, struct pr_profile *p)
 {
     memset(p, 0, sizeof *p);
     const char *s = strstr(raw, "\nSamples:\n");
@@ -106,20 +108,20 @@ static inline bool rp_parse(const char *raw, struct rp_profile *p)
         } else if (strncmp(l, "Mappings", 8) == 0) {
             part = DONE;
         } else if (part == LOCATIONS) {
-            rp_location_line(p, l, &cur);
+            pr_location_line(p, l, &cur);
         } else if ((sscanf(l, " %lld %lld%c%n", &c, &d, &colon, &used) == 3 && colon == ':') ||
                    (d = 0, sscanf(l, " %lld%c%n", &c, &colon, &used) == 2 && colon == ':')) {
             if (p->n == cap) {
                 cap = cap ? 2 * cap : 16;
                 p->samples = realloc(p->samples, cap * sizeof *p->samples);
             }
-            struct rp_sample *sm = &p->samples[p->n++];
+            struct pr_sample *sm = &p->samples[p->n++];
             memset(sm, 0, sizeof *sm);
             sm->count = c;
             sm->delay = d;
             const char *q = l + used;
             int id, k;
-            while (sm->nlocs < RP_MAX_LOCS && sscanf(q, " %d%n", &id, &k) == 1) {
+            while (sm->nlocs < PR_MAX_LOCS && sscanf(q, " %d%n", &id, &k) == 1) {
                 sm->locs[sm->nlocs++] = id;
                 q += k;
             }
@@ -129,7 +131,7 @@ static inline bool rp_parse(const char *raw, struct rp_profile *p)
                 l++;
                 len--;
             }
-            struct rp_sample *sm = &p->samples[p->n - 1];
+            struct pr_sample *sm = &p->samples[p->n - 1];
             snprintf(sm->labels, sizeof sm->labels, "%.*s", (int)len, l);
         }
     }
@@ -137,7 +139,7 @@ static inline bool rp_parse(const char *raw, struct rp_profile *p)
 }
 
 /* Whether the sample's stack has the function fn at some location. */
-static inline bool rp_has_function(const struct rp_profile *p, const struct rp_sample *s,
+static inline bool pr_has_function(const struct pr_profile *p, const struct pr_sample *s,
                                    const char *fn)
 {
     char word[256];
@@ -152,7 +154,7 @@ static inline bool rp_has_function(const struct rp_profile *p, const struct rp_s
 /* labels without a lock label that is a birth site ("lock:[file.c:12 f]",
  * lock_identity.h), into out (512 bytes): what a test that is not about
  * lock identity compares. */
-static inline const char *rp_labels_no_site(const char *labels, char out[512])
+static inline const char *pr_labels_no_site(const char *labels, char out[512])
 {
     const char *at = strstr(labels, "lock:[");
     const char *end = at ? strchr(at, ']') : NULL;
@@ -172,18 +174,18 @@ static inline const char *rp_labels_no_site(const char *labels, char out[512])
     return out;
 }
 
-/* rp_sum and rp_sum_no_site: labels compared as they are, or without a
+/* pr_sum and pr_sum_no_site: labels compared as they are, or without a
  * birth-site lock label. */
-static inline size_t rp_sum_labels(const struct rp_profile *p, const char *fn, const char *labels,
+static inline size_t pr_sum_labels(const struct pr_profile *p, const char *fn, const char *labels,
                                    bool no_site, long long *count, long long *delay)
 {
     size_t n = 0;
     long long c = 0, d = 0;
     char buf[512];
     for (size_t i = 0; i < p->n; i++) {
-        const struct rp_sample *s = &p->samples[i];
-        const char *l = no_site ? rp_labels_no_site(s->labels, buf) : s->labels;
-        if ((fn && !rp_has_function(p, s, fn)) || (labels && strcmp(l, labels) != 0))
+        const struct pr_sample *s = &p->samples[i];
+        const char *l = no_site ? pr_labels_no_site(s->labels, buf) : s->labels;
+        if ((fn && !pr_has_function(p, s, fn)) || (labels && strcmp(l, labels) != 0))
             continue;
         n++;
         c += s->count;
@@ -200,20 +202,20 @@ static inline size_t rp_sum_labels(const struct rp_profile *p, const char *fn, c
  * Sums the samples whose stack has fn (NULL: any) and whose labels are
  * exactly labels (NULL: any; "": none). Returns how many matched.
  */
-static inline size_t rp_sum(const struct rp_profile *p, const char *fn, const char *labels,
+static inline size_t pr_sum(const struct pr_profile *p, const char *fn, const char *labels,
                             long long *count, long long *delay)
 {
-    return rp_sum_labels(p, fn, labels, false, count, delay);
+    return pr_sum_labels(p, fn, labels, false, count, delay);
 }
 
-/* rp_sum, comparing labels without a birth-site lock label. */
-static inline size_t rp_sum_no_site(const struct rp_profile *p, const char *fn,
+/* pr_sum, comparing labels without a birth-site lock label. */
+static inline size_t pr_sum_no_site(const struct pr_profile *p, const char *fn,
                                     const char *labels, long long *count, long long *delay)
 {
-    return rp_sum_labels(p, fn, labels, true, count, delay);
+    return pr_sum_labels(p, fn, labels, true, count, delay);
 }
 
-static inline void rp_free(struct rp_profile *p)
+static inline void pr_free(struct pr_profile *p)
 {
     for (size_t i = 0; i < p->nloc; i++)
         free(p->loc_funcs[i]);
@@ -228,8 +230,8 @@ static inline void rp_free(struct rp_profile *p)
  * NULL when all went well; else what failed, with the command's output
  * (malloc'd: the test prints it and frees it).
  */
-static inline char *rp_read_written(const char *dir, const char *name, const char *flags,
-                                    struct rp_profile *p)
+static inline char *pr_read_written(const char *dir, const char *name, const char *flags,
+                                    struct pr_profile *p)
 {
     char path[256], cmd[768];
     char *out = NULL, *why = malloc(2048); /* the command and 900 bytes of its output */
@@ -240,7 +242,7 @@ static inline char *rp_read_written(const char *dir, const char *name, const cha
         return why;
     }
     snprintf(cmd, sizeof cmd, "%s tool pprof -raw %s %s 2>&1", GO_EXECUTABLE, flags, path);
-    if (tp_run(cmd, &out) != 0 || !rp_parse(out, p)) {
+    if (tp_run(cmd, &out) != 0 || !pr_parse(out, p)) {
         snprintf(why, 2048, "%s:\n%.900s", cmd, out ? out : "");
         free(out);
         return why;

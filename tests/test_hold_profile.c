@@ -33,7 +33,7 @@ struct truth {
 
 /* Runs hold_truth one way at rate; its own measurements in *t and the
  * profile as go tool pprof -raw reads it in *p. */
-static void run_truth(bool header, long rate, struct truth *t, struct rp_profile *p)
+static void run_truth(bool header, long rate, struct truth *t, struct pr_profile *p)
 {
     char dir[64], path[4096], *out;
     ps_tmpdir(dir);
@@ -55,7 +55,7 @@ static void run_truth(bool header, long rate, struct truth *t, struct rp_profile
     cr_assert_eq(ps_profiles(dir, "hold", 0, 0, path), 1, "no hold profile in %s", dir);
     st = ps_sh(&out, "%s tool pprof -raw %s 2>&1", GO_EXECUTABLE, path);
     cr_assert_eq(st, 0, "%s", out);
-    cr_assert(rp_parse(out, p), "%s", out);
+    cr_assert(pr_parse(out, p), "%s", out);
     cr_assert(strstr(out, "holds/count hold/nanoseconds"), "%s", out);
     free(out);
     ps_sh(NULL, "rm -rf %s", dir);
@@ -65,11 +65,11 @@ static void check_truth(bool header, long rate, double tolerance)
 {
     const char *way = header ? "header" : "syncprof run";
     struct truth t;
-    struct rp_profile p;
+    struct pr_profile p;
     run_truth(header, rate, &t, &p);
     for (int i = 0; i < 4; i++) {
         long long count, delay;
-        cr_expect_eq(rp_sum(&p, functions[i], NULL, &count, &delay), 1, "%s: %s", way,
+        cr_expect_eq(pr_sum(&p, functions[i], NULL, &count, &delay), 1, "%s: %s", way,
                      functions[i]);
         double ratio = (double)delay / (double)t.total[i];
         cr_expect(ratio > 1 - tolerance && ratio < 1 + tolerance,
@@ -79,7 +79,7 @@ static void check_truth(bool header, long rate, double tolerance)
             cr_expect_eq(count, t.count[i], "%s rate 1: %s: every hold counted", way,
                          functions[i]);
     }
-    rp_free(&p);
+    pr_free(&p);
 }
 
 Test(hold_profile, truth_rate_1_compiled_in, .timeout = 120)
@@ -160,11 +160,11 @@ Test(hold_profile, bias_short_and_long_weigh_the_same, .timeout = 120)
     snprintf(path, sizeof path, "%s/hold.pb.gz", dir);
     cr_assert_eq(syncprof_write_profile_file("hold", path, 0), 0);
     cr_assert_eq(ps_sh(&out, "%s tool pprof -raw %s 2>&1", GO_EXECUTABLE, path), 0, "%s", out);
-    struct rp_profile p;
-    cr_assert(rp_parse(out, &p), "%s", out);
+    struct pr_profile p;
+    cr_assert(pr_parse(out, &p), "%s", out);
     long long short_delay, long_delay;
-    cr_assert_geq(rp_sum(&p, "frequent_short", NULL, NULL, &short_delay), 1);
-    cr_assert_geq(rp_sum(&p, "infrequent_long", NULL, NULL, &long_delay), 1);
+    cr_assert_geq(pr_sum(&p, "frequent_short", NULL, NULL, &short_delay), 1);
+    cr_assert_geq(pr_sum(&p, "infrequent_long", NULL, NULL, &long_delay), 1);
     double rs = (double)short_delay / (double)short_truth;
     double rl = (double)long_delay / (double)long_truth;
     cr_expect(rs > 0.85 && rs < 1.15, "short holds: %lld ns in the profile, %lld true (%.3f)",
@@ -173,8 +173,8 @@ Test(hold_profile, bias_short_and_long_weigh_the_same, .timeout = 120)
               long_delay, (long long)long_truth, rl);
     cr_expect(rs / rl > 0.85 && rs / rl < 1.15, "short against long: %.3f", rs / rl);
     long long all_delay;
-    rp_sum(&p, NULL, NULL, NULL, &all_delay);
-    rp_free(&p);
+    pr_sum(&p, NULL, NULL, NULL, &all_delay);
+    pr_free(&p);
     free(out);
 
     /* The debug=1 text reads back, with the same totals. */

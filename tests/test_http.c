@@ -92,14 +92,14 @@ static TEST_NOIPA void contend_during(int n)
 /* ---- Reading profiles ------------------------------------------------- */
 
 /* go tool pprof -raw [flags] url (or file); its output parsed into p. */
-static void go_raw(const char *flags, const char *what, struct rp_profile *p)
+static void go_raw(const char *flags, const char *what, struct pr_profile *p)
 {
     char cmd[1024];
     char *out;
     snprintf(cmd, sizeof cmd, "%s tool pprof -raw %s '%s' 2>&1", GO_EXECUTABLE, flags, what);
     int st = tp_run(cmd, &out);
     cr_assert_eq(st, 0, "%s:\n%s", cmd, out);
-    cr_assert(rp_parse(out, p), "%s:\n%s", cmd, out);
+    cr_assert(pr_parse(out, p), "%s:\n%s", cmd, out);
     free(out);
 }
 
@@ -109,7 +109,7 @@ static void url_of(char *buf, size_t n, const char *path)
 }
 
 /* GETs path into a temporary file and reads it with go tool pprof -raw. */
-static void fetch_raw(const char *path, struct rp_profile *p)
+static void fetch_raw(const char *path, struct pr_profile *p)
 {
     struct hc_response r;
     char file[] = "/tmp/syncprof-http-XXXXXX";
@@ -148,7 +148,7 @@ Test(http, go_tool_pprof_fetches_mutex_and_block, .init = setup, .fini = teardow
         return;
     contend_before(3);
     char url[128];
-    struct rp_profile m, b;
+    struct pr_profile m, b;
     url_of(url, sizeof url, "mutex");
     go_raw("", url, &m);
     url_of(url, sizeof url, "block");
@@ -157,16 +157,16 @@ Test(http, go_tool_pprof_fetches_mutex_and_block, .init = setup, .fini = teardow
     int64_t count, delay;
     long long c, d;
     table_totals("mutex", "contend_before", &count, &delay);
-    cr_expect_geq(rp_sum(&m, "contend_before", NULL, &c, &d), 1);
-    cr_expect(rp_sum(&m, "pthread_mutex_unlock", NULL, NULL, NULL) >= 1);
+    cr_expect_geq(pr_sum(&m, "contend_before", NULL, &c, &d), 1);
+    cr_expect(pr_sum(&m, "pthread_mutex_unlock", NULL, NULL, NULL) >= 1);
     cr_expect(c == count && d == delay, "%lld %lld vs %ld %ld", c, d, (long)count, (long)delay);
     cr_expect_eq(c, 3);
     table_totals("block", "lock_once", &count, &delay);
-    cr_expect_geq(rp_sum(&b, "lock_once", NULL, &c, &d), 1);
-    cr_expect(rp_sum(&b, "pthread_mutex_lock", NULL, NULL, NULL) >= 1);
+    cr_expect_geq(pr_sum(&b, "lock_once", NULL, &c, &d), 1);
+    cr_expect(pr_sum(&b, "pthread_mutex_lock", NULL, NULL, NULL) >= 1);
     cr_expect(c == count && d == delay);
-    rp_free(&m);
-    rp_free(&b);
+    pr_free(&m);
+    pr_free(&b);
 }
 
 Test(http, goroutine_serves_the_threads_profile, .init = setup, .fini = teardown)
@@ -192,17 +192,17 @@ Test(http, goroutine_serves_the_threads_profile, .init = setup, .fini = teardown
     cr_expect_eq(r.status, 200);
     hc_free(&r);
     char url[128];
-    struct rp_profile g;
+    struct pr_profile g;
     url_of(url, sizeof url, "goroutine");
     go_raw("", url, &g);
     cr_expect_geq(g.n, 1, "at least this thread");
-    rp_free(&g);
+    pr_free(&g);
 }
 
 struct go_fetch {
     char flags[64];
     char url[128];
-    struct rp_profile p;
+    struct pr_profile p;
 };
 
 static void *go_fetch_thread(void *arg)
@@ -240,14 +240,14 @@ Test(http, seconds_delta_holds_only_what_happened_during_it, .init = setup, .fin
 
     table_totals("mutex", "contend_during", &count1, &delay1);
     long long c, d;
-    cr_expect_geq(rp_sum(&f.p, "contend_during", NULL, &c, &d), 1);
+    cr_expect_geq(pr_sum(&f.p, "contend_during", NULL, &c, &d), 1);
     cr_expect(c == count1 && d == delay1, "%lld %lld vs %ld %ld", c, d, (long)count1,
               (long)delay1);
     cr_expect_eq(c, 3);
-    cr_expect_eq(rp_sum(&f.p, "contend_before", NULL, NULL, NULL), 0, "before the window");
-    cr_expect_eq(rp_sum(&f.p, NULL, NULL, NULL, NULL), rp_sum(&f.p, "contend_during", NULL, NULL, NULL),
+    cr_expect_eq(pr_sum(&f.p, "contend_before", NULL, NULL, NULL), 0, "before the window");
+    cr_expect_eq(pr_sum(&f.p, NULL, NULL, NULL, NULL), pr_sum(&f.p, "contend_during", NULL, NULL, NULL),
                  "nothing else happened in the window");
-    rp_free(&f.p);
+    pr_free(&f.p);
 
     /* The raw reply: Go's headers for a delta. */
     struct hc_response r;
@@ -269,15 +269,15 @@ Test(http, delta_paths_hold_what_happened_since_the_previous_scrape, .init = set
     contend_before(2);
     static const char *const paths[] = { "/debug/pprof/delta_mutex", "/debug/pprof/delta_block" };
     static const char *const fns[] = { "contend_before", "lock_once" };
-    struct rp_profile p;
+    struct pr_profile p;
     long long c, d;
 
     /* The first scrape: everything so far. */
     for (int k = 0; k < 2; k++) {
         fetch_raw(paths[k], &p);
-        cr_expect_geq(rp_sum(&p, fns[k], NULL, &c, NULL), 1, "%s", paths[k]);
+        cr_expect_geq(pr_sum(&p, fns[k], NULL, &c, NULL), 1, "%s", paths[k]);
         cr_expect_eq(c, 2, "%s", paths[k]);
-        rp_free(&p);
+        pr_free(&p);
     }
     int64_t m0, md0, b0, bd0;
     table_totals("mutex", "contend_during", &m0, &md0);
@@ -290,26 +290,26 @@ Test(http, delta_paths_hold_what_happened_since_the_previous_scrape, .init = set
     table_totals("mutex", "contend_during", &m1, &md1);
     table_totals("block", "lock_once", &b1, &bd1);
     fetch_raw(paths[0], &p);
-    cr_expect_geq(rp_sum(&p, "contend_during", NULL, &c, &d), 1);
+    cr_expect_geq(pr_sum(&p, "contend_during", NULL, &c, &d), 1);
     cr_expect(c == m1 - m0 && d == md1 - md0, "%lld %lld", c, d);
     cr_expect_eq(c, 3);
-    cr_expect_eq(rp_sum(&p, "contend_before", NULL, NULL, NULL), 0);
-    rp_free(&p);
+    cr_expect_eq(pr_sum(&p, "contend_before", NULL, NULL, NULL), 0);
+    pr_free(&p);
     fetch_raw(paths[1], &p);
-    cr_expect_geq(rp_sum(&p, "lock_once", NULL, &c, &d), 1);
+    cr_expect_geq(pr_sum(&p, "lock_once", NULL, &c, &d), 1);
     cr_expect(c == b1 - b0 && d == bd1 - bd0, "%lld %lld", c, d);
     cr_expect_eq(c, 3);
-    rp_free(&p);
+    pr_free(&p);
 
     /* The third, with nothing in between: empty, and still a profile. */
     fetch_raw(paths[0], &p);
     cr_expect_eq(p.n, 0);
-    rp_free(&p);
+    pr_free(&p);
     /* The plain path is not affected by the delta paths. */
     fetch_raw("/debug/pprof/mutex", &p);
-    rp_sum(&p, NULL, NULL, &c, NULL);
+    pr_sum(&p, NULL, NULL, &c, NULL);
     cr_expect_eq(c, 5);
-    rp_free(&p);
+    pr_free(&p);
 }
 
 /* ---- Status codes and headers ----------------------------------------- */
@@ -435,13 +435,13 @@ Test(http, profiling_off_gives_an_empty_valid_profile, .fini = teardown)
     if (!start_server())
         return;
     char url[128];
-    struct rp_profile p;
+    struct pr_profile p;
     static const char *const names[] = { "mutex", "block", "delta_mutex", "delta_block" };
     for (int i = 0; i < 4; i++) {
         url_of(url, sizeof url, names[i]);
         go_raw("", url, &p);
         cr_expect_eq(p.n, 0, "%s", names[i]);
-        rp_free(&p);
+        pr_free(&p);
     }
 }
 

@@ -83,9 +83,9 @@ static __attribute__((noinline)) void serve_user(pthread_mutex_t *m, const char 
 
 /* go tool pprof -raw [flags] on the profile name written to a file; the
  * output parsed into p. */
-static void read_raw(const char *name, const char *flags, struct rp_profile *p)
+static void read_raw(const char *name, const char *flags, struct pr_profile *p)
 {
-    char *why = rp_read_written(dir, name, flags, p);
+    char *why = pr_read_written(dir, name, flags, p);
     cr_assert_null(why, "%s", why);
 }
 
@@ -208,14 +208,14 @@ Test(labels, two_values_on_one_path_are_two_samples_tagfocus_tells_apart, .init 
     run_in_thread(user_thread, &alice_arg);
     run_in_thread(user_thread, &bob_arg);
 
-    struct rp_profile all, alice, bob, nobody;
+    struct pr_profile all, alice, bob, nobody;
     long long c_alice, c_bob, d_alice, d_bob;
     read_raw("mutex", "", &all);
-    cr_expect_eq(rp_sum_no_site(&all, "serve_user", "user:[alice]", &c_alice, &d_alice), 1);
-    cr_expect_eq(rp_sum_no_site(&all, "serve_user", "user:[bob]", &c_bob, &d_bob), 1);
+    cr_expect_eq(pr_sum_no_site(&all, "serve_user", "user:[alice]", &c_alice, &d_alice), 1);
+    cr_expect_eq(pr_sum_no_site(&all, "serve_user", "user:[bob]", &c_bob, &d_bob), 1);
     cr_expect_eq(c_alice, 3, "one event per contended unlock");
     cr_expect_eq(c_bob, 2);
-    cr_expect_eq(rp_sum(&all, NULL, NULL, NULL, NULL), 2, "nothing else was recorded");
+    cr_expect_eq(pr_sum(&all, NULL, NULL, NULL, NULL), 2, "nothing else was recorded");
     /* The same stack: both samples share every location. */
     cr_assert_eq(all.samples[0].nlocs, all.samples[1].nlocs);
     cr_expect_eq(memcmp(all.samples[0].locs, all.samples[1].locs,
@@ -225,12 +225,12 @@ Test(labels, two_values_on_one_path_are_two_samples_tagfocus_tells_apart, .init 
     read_raw("mutex", "-tagfocus=user=bob", &bob);
     read_raw("mutex", "-tagfocus=user=carol", &nobody);
     long long c, d;
-    cr_expect_eq(rp_sum(&alice, NULL, NULL, &c, &d), 1);
+    cr_expect_eq(pr_sum(&alice, NULL, NULL, &c, &d), 1);
     cr_expect(c == c_alice && d == d_alice);
-    cr_expect_eq(rp_sum_no_site(&alice, NULL, "user:[alice]", NULL, NULL), 1);
-    cr_expect_eq(rp_sum(&bob, NULL, NULL, &c, &d), 1);
+    cr_expect_eq(pr_sum_no_site(&alice, NULL, "user:[alice]", NULL, NULL), 1);
+    cr_expect_eq(pr_sum(&bob, NULL, NULL, &c, &d), 1);
     cr_expect(c == c_bob && d == d_bob);
-    cr_expect_eq(rp_sum_no_site(&bob, NULL, "user:[bob]", NULL, NULL), 1);
+    cr_expect_eq(pr_sum_no_site(&bob, NULL, "user:[bob]", NULL, NULL), 1);
     cr_expect_eq(nobody.n, 0);
 
     /* The totals are the ones the unlabelled text view adds up. */
@@ -238,10 +238,10 @@ Test(labels, two_values_on_one_path_are_two_samples_tagfocus_tells_apart, .init 
     tp_read("mutex", &t);
     cr_expect_eq(tp_total_delay(&t), d_alice + d_bob);
     tp_free(&t);
-    rp_free(&all);
-    rp_free(&alice);
-    rp_free(&bob);
-    rp_free(&nobody);
+    pr_free(&all);
+    pr_free(&alice);
+    pr_free(&bob);
+    pr_free(&nobody);
 }
 
 Test(labels, block_samples_carry_the_waiters_labels, .init = setup, .fini = teardown)
@@ -250,14 +250,14 @@ Test(labels, block_samples_carry_the_waiters_labels, .init = setup, .fini = tear
     contend_on(&shared, "waiter");
     cr_assert_eq(syncprof_labels_pop(), 0);
 
-    struct rp_profile m, b;
+    struct pr_profile m, b;
     read_raw("mutex", "", &m);
     read_raw("block", "", &b);
-    cr_expect_eq(rp_sum_no_site(&m, "contend_on", "user:[holder]", NULL, NULL), 1);
-    cr_expect_eq(rp_sum_no_site(&b, "lock_once", "role:[waiter] wait:[mutex]", NULL, NULL), 1);
-    cr_expect_eq(rp_sum(&b, "lock_once", NULL, NULL, NULL), 1, "one waiter sample only");
-    rp_free(&m);
-    rp_free(&b);
+    cr_expect_eq(pr_sum_no_site(&m, "contend_on", "user:[holder]", NULL, NULL), 1);
+    cr_expect_eq(pr_sum_no_site(&b, "lock_once", "role:[waiter] wait:[mutex]", NULL, NULL), 1);
+    cr_expect_eq(pr_sum(&b, "lock_once", NULL, NULL, NULL), 1, "one waiter sample only");
+    pr_free(&m);
+    pr_free(&b);
 }
 
 static pthread_mutex_t named = PTHREAD_MUTEX_INITIALIZER;
@@ -270,24 +270,24 @@ Test(labels, named_locks_carry_their_name, .init = setup, .fini = teardown)
     contend_on(&unnamed, NULL);
     serve_user(&named, "alice", 1);
 
-    struct rp_profile m, b;
+    struct pr_profile m, b;
     read_raw("mutex", "", &m);
     read_raw("block", "", &b);
-    cr_expect_eq(rp_sum(&m, "contend_on", "lock:[db]", NULL, NULL), 1, "named, no user");
-    cr_expect_eq(rp_sum_no_site(&m, "contend_on", "", NULL, NULL), 1,
+    cr_expect_eq(pr_sum(&m, "contend_on", "lock:[db]", NULL, NULL), 1, "named, no user");
+    cr_expect_eq(pr_sum_no_site(&m, "contend_on", "", NULL, NULL), 1,
                  "unnamed: its birth site only (test_lock_identity.c)");
-    cr_expect_eq(rp_sum(&m, "serve_user", "lock:[db] user:[alice]", NULL, NULL), 1);
-    cr_expect_eq(rp_sum(&b, "lock_once", "lock:[db] wait:[mutex]", NULL, NULL), 1);
-    cr_expect_eq(rp_sum_no_site(&b, "lock_once", "wait:[mutex]", NULL, NULL), 1);
+    cr_expect_eq(pr_sum(&m, "serve_user", "lock:[db] user:[alice]", NULL, NULL), 1);
+    cr_expect_eq(pr_sum(&b, "lock_once", "lock:[db] wait:[mutex]", NULL, NULL), 1);
+    cr_expect_eq(pr_sum_no_site(&b, "lock_once", "wait:[mutex]", NULL, NULL), 1);
     cr_expect_eq(m.n, 3);
 
-    struct rp_profile focus;
+    struct pr_profile focus;
     read_raw("mutex", "-tagfocus=lock=db", &focus);
-    cr_expect_eq(rp_sum(&focus, NULL, NULL, NULL, NULL), 2);
-    cr_expect_eq(rp_sum(&focus, NULL, "", NULL, NULL), 0, "the unnamed lock is filtered out");
-    rp_free(&m);
-    rp_free(&b);
-    rp_free(&focus);
+    cr_expect_eq(pr_sum(&focus, NULL, NULL, NULL, NULL), 2);
+    cr_expect_eq(pr_sum(&focus, NULL, "", NULL, NULL), 0, "the unnamed lock is filtered out");
+    pr_free(&m);
+    pr_free(&b);
+    pr_free(&focus);
 }
 
 enum { LOCKS = 40 };

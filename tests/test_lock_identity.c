@@ -45,12 +45,12 @@ static int birth_line(const char *name)
 }
 
 /* go tool pprof -raw of a profile file. */
-static void read_raw(const char *path, const char *flags, struct rp_profile *p, char **text)
+static void read_raw(const char *path, const char *flags, struct pr_profile *p, char **text)
 {
     char *out;
     int st = ps_sh(&out, "%s tool pprof -raw %s %s 2>&1", GO_EXECUTABLE, flags, path);
     cr_assert_eq(st, 0, "pprof -raw %s:\n%s", path, out);
-    cr_assert(rp_parse(out, p), "%s", out);
+    cr_assert(pr_parse(out, p), "%s", out);
     if (text)
         *text = out;
     else
@@ -59,13 +59,13 @@ static void read_raw(const char *path, const char *flags, struct rp_profile *p, 
 
 /* The labels of every sample whose stack has fn (and, unless NULL, whose
  * labels contain with): all must contain want; at least one exists. */
-static void expect_lock(const struct rp_profile *p, const char *what, const char *fn,
+static void expect_lock(const struct pr_profile *p, const char *what, const char *fn,
                         const char *with, const char *want)
 {
     int n = 0;
     for (size_t i = 0; i < p->n; i++) {
-        const struct rp_sample *s = &p->samples[i];
-        if (!rp_has_function(p, s, fn) || (with && !strstr(s->labels, with)))
+        const struct pr_sample *s = &p->samples[i];
+        if (!pr_has_function(p, s, fn) || (with && !strstr(s->labels, with)))
             continue;
         n++;
         cr_expect(strstr(s->labels, want), "%s: %s sample labelled [%s], want [%s]", what, fn,
@@ -102,7 +102,7 @@ static void check_births(bool header)
     ps_tmpdir(dir);
     run_way(header, dir, 0, mutex, block);
 
-    struct rp_profile pm, pb;
+    struct pr_profile pm, pb;
     read_raw(mutex, "", &pm, NULL);
     read_raw(block, "", &pb, NULL);
 
@@ -150,7 +150,7 @@ static void check_births(bool header)
      * one. Its samples are those labelled with neither init site. */
     char seen[512] = "";
     for (int pass = 0; pass < 2; pass++) {
-        const struct rp_profile *p = pass ? &pb : &pm;
+        const struct pr_profile *p = pass ? &pb : &pm;
         for (size_t i = 0; i < p->n; i++) {
             const char *l = p->samples[i].labels;
             const char *at = strstr(l, "lock:[lock_ids.cc:");
@@ -174,7 +174,7 @@ static void check_births(bool header)
     cr_expect(seen[0], "%s: no sample of the static mutex", way);
 
     /* -tagfocus selects one lock: the helper's second. */
-    struct rp_profile focused;
+    struct pr_profile focused;
     char flags[256];
     snprintf(flags, sizeof flags, "-tagfocus 'lock=lock_ids.cc:%d make_lock #2'", helper);
     read_raw(mutex, flags, &focused, NULL);
@@ -183,9 +183,9 @@ static void check_births(bool header)
     for (size_t i = 0; i < focused.n; i++)
         cr_expect(strstr(focused.samples[i].labels, want), "%s: [%s]", way,
                   focused.samples[i].labels);
-    rp_free(&focused);
-    rp_free(&pm);
-    rp_free(&pb);
+    pr_free(&focused);
+    pr_free(&pm);
+    pr_free(&pb);
     ps_sh(NULL, "rm -rf %s", dir);
 }
 
@@ -208,7 +208,7 @@ static void check_bound(bool header)
     char dir[64], mutex[4096], block[4096];
     ps_tmpdir(dir);
     run_way(header, dir, 100000, mutex, block);
-    struct rp_profile p;
+    struct pr_profile p;
     char *text;
     read_raw(mutex, "", &p, &text);
     const char *c = strstr(text, "syncprof: ");
@@ -217,7 +217,7 @@ static void check_bound(bool header)
     /* At least the never-destroyed locks beyond the table's size. */
     cr_expect(atol(c + strlen("syncprof: ")) >= 100000 - SP_LOCK_IDS, "%.80s", c);
     free(text);
-    rp_free(&p);
+    pr_free(&p);
     ps_sh(NULL, "rm -rf %s", dir);
 }
 

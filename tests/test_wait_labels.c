@@ -36,9 +36,9 @@ static void teardown(void)
 }
 
 /* go tool pprof -raw [flags] of the block profile. */
-static void read_block(const char *flags, struct rp_profile *p)
+static void read_block(const char *flags, struct pr_profile *p)
 {
-    char *why = rp_read_written(dir, "block", flags, p);
+    char *why = pr_read_written(dir, "block", flags, p);
     cr_assert_null(why, "%s", why);
 }
 
@@ -206,7 +206,7 @@ static const struct {
 #define NKINDS (sizeof kinds / sizeof kinds[0])
 
 /* The value of the sample's wait label ("wait:[v]"), in out (64 bytes). */
-static bool wait_label(const struct rp_sample *s, char out[64])
+static bool wait_label(const struct pr_sample *s, char out[64])
 {
     const char *p = strstr(s->labels, "wait:[");
     if (!p)
@@ -229,15 +229,15 @@ Test(wait_labels, each_kind_is_on_its_samples_and_tagignore_removes_exactly_it, 
     cr_assert(ch);
     produce_every_kind();
 
-    struct rp_profile all = { 0 };
+    struct pr_profile all = { 0 };
     read_block("", &all);
     size_t per_kind[NKINDS] = { 0 };
     for (size_t i = 0; i < all.n; i++) {
-        const struct rp_sample *s = &all.samples[i];
+        const struct pr_sample *s = &all.samples[i];
         char w[64];
         cr_assert(wait_label(s, w), "a block sample without a wait label: \"%s\"", s->labels);
         for (size_t k = 0; k < NKINDS; k++) {
-            if (rp_has_function(&all, s, kinds[k].fn)) {
+            if (pr_has_function(&all, s, kinds[k].fn)) {
                 cr_expect_str_eq(w, kinds[k].wait, "%s waited as %s", kinds[k].fn, w);
                 per_kind[k]++;
             }
@@ -252,7 +252,7 @@ Test(wait_labels, each_kind_is_on_its_samples_and_tagignore_removes_exactly_it, 
         /* pprof matches tag values as regular expressions: anchored, so
          * "cond" does not also match "cond_timed" */
         snprintf(flag, sizeof flag, "'-tagignore=wait=^%s$'", kinds[k].wait);
-        struct rp_profile kept = { 0 };
+        struct pr_profile kept = { 0 };
         read_block(flag, &kept);
         size_t want = 0;
         for (size_t i = 0; i < all.n; i++) {
@@ -266,9 +266,9 @@ Test(wait_labels, each_kind_is_on_its_samples_and_tagignore_removes_exactly_it, 
             cr_expect(wait_label(&kept.samples[i], w) && strcmp(w, kinds[k].wait) != 0,
                       "%s kept a %s sample", flag, w);
         }
-        rp_free(&kept);
+        pr_free(&kept);
     }
-    rp_free(&all);
+    pr_free(&all);
     syncprof_chan_free(ch);
 }
 
