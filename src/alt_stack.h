@@ -1,8 +1,8 @@
 /*
  * alt_stack.h - running the unwinder where there is room for it.
  *
- * libunwind's first look-up of a frame parses DWARF call-frame information
- * and needs several KiB of stack. A program may give its threads the
+ * An unwinder (libgcc's for samples, libunwind's for dumps) parses DWARF
+ * call-frame information and needs several KiB of stack. A program may give its threads the
  * minimum stack (PTHREAD_STACK_MIN, 16 KiB with glibc on x86-64), most of
  * it already used by the thread's own frames: unwinding there runs into
  * the guard page. So the unwinder runs on a borrowed stack from a small

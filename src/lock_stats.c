@@ -31,6 +31,11 @@ static sp_spinlock rows_lock = SP_SPINLOCK_INIT;
 static struct lock_row rows[SP_LOCK_STATS]; /* under rows_lock */
 static uint64_t rows_dropped;               /* under rows_lock */
 static size_t rows_used;                    /* written under rows_lock, read relaxed */
+/* The rows in use, in the order they were made, so that writing the table
+ * and emptying it touch only those (the table spans some 90 pages, most of
+ * them never used). Under rows_lock. */
+static uint16_t used[SP_LOCK_STATS];
+_Static_assert(SP_LOCK_STATS <= 65536, "row indexes fit in used[]");
 static bool inherited;                      /* a child of fork that has not used rows yet; under rows_lock */
 
 /* A child of fork starts with an empty table, as its profiles do
@@ -52,9 +57,8 @@ static void forget_inherited_locked(void)
 {
     if (!inherited)
         return;
-    for (size_t i = 0; i < SP_LOCK_STATS; i++)
-        if (rows[i].lock)
-            memset(&rows[i], 0, sizeof rows[i]);
+    for (size_t k = 0; k < rows_used; k++)
+        memset(&rows[used[k]], 0, sizeof rows[0]);
     rows_dropped = 0;
     __atomic_store_n(&rows_used, 0, __ATOMIC_RELAXED);
     inherited = false;
@@ -93,6 +97,7 @@ static struct lock_row *row_locked(const void *lock, uintptr_t use_site)
             return &rows[i];
         if (rows[i].lock == NULL) {
             rows[i].lock = lock;
+            used[rows_used] = (uint16_t)i;
             __atomic_store_n(&rows_used, rows_used + 1, __ATOMIC_RELAXED);
             if (!sp_lock_token(lock, use_site, rows[i].token))
                 rows[i].token[0] = '\0';
@@ -173,15 +178,18 @@ static void identity(const struct lock_row *r, struct sp_symbolizer *s, char *ou
 
 int sp_lock_stats_write(int fd, bool csv, int64_t rate)
 {
-    struct lock_row *copy = malloc(sizeof rows);
+    /* Rows are only added: a copy sized now holds every row made by the
+     * time it is filled, up to the table's size. */
+    size_t room = sp_lock_stats_rows();
+    room = room + 64 < SP_LOCK_STATS ? room + 64 : SP_LOCK_STATS;
+    struct lock_row *copy = malloc(room * sizeof *copy);
     if (!copy)
         return ENOMEM;
     sp_spin_lock(&rows_lock);
     forget_inherited_locked();
     size_t n = 0;
-    for (size_t i = 0; i < SP_LOCK_STATS; i++)
-        if (rows[i].lock)
-            copy[n++] = rows[i];
+    for (size_t k = 0; k < rows_used && n < room; k++)
+        copy[n++] = rows[used[k]];
     uint64_t dropped = rows_dropped;
     sp_spin_unlock(&rows_lock);
     qsort(copy, n, sizeof *copy, heavier);

@@ -10,8 +10,10 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include <stdint.h>
+#include <unwind.h>
 
 #include "alt_stack.h"
+#include "export.h"
 #include "stack_capture.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -23,32 +25,60 @@
 #endif
 
 /*
- * The raw return addresses of the calling thread, innermost first.
+ * Two unwinders, by how many samples the thread has taken.
  *
- * libunwind's unw_backtrace keeps a per-thread trace cache whose destructor
- * takes a pthread mutex while the thread is being torn down;
- * ThreadSanitizer has already forgotten the thread by then and crashes in
- * its interceptor. TSan builds therefore walk with unw_step, which keeps no
- * per-thread state (slower, and only for race checking).
+ * libunwind's unw_backtrace keeps a trace cache per thread: once a stack's
+ * frames are in it, a 32-frame capture costs about 0.4 us (bench_mutex,
+ * "sampled event"). But the cache costs each thread a 256 KiB mapping it
+ * fills (64 page faults), and every frame not yet in it costs two system
+ * calls (signals blocked around dl_iterate_phdr). libgcc_s's unwinder keeps
+ * nothing (no lock, no system call: glibc's _dl_find_object finds the
+ * frame's table) and costs about 6 us for the same stack, every time.
+ *
+ * A thread's first SP_FIRST_SAMPLES samples take libgcc's way, the rest
+ * libunwind's: a short program, or a thread that samples a few times,
+ * never pays for a cache it would not use (`syncprof run -- zstd -T2` on
+ * 1 MB, tests/bench/real_programs.sh), and a thread that samples often
+ * pays for it once. libgcc's _Unwind_Backtrace is named by its symbol
+ * version: libunwind exports one of its own.
+ *
+ * ThreadSanitizer builds take libgcc's way always: the trace cache's
+ * destructor takes a pthread mutex while the thread is torn down, after
+ * TSan has forgotten the thread, and TSan crashes in its interceptor.
  */
+#define SP_FIRST_SAMPLES 64
+
+_Unwind_Reason_Code sp_gcc_unwind_backtrace(_Unwind_Trace_Fn, void *);
+__asm__(".symver sp_gcc_unwind_backtrace, _Unwind_Backtrace@GCC_3.3");
+
+static SP_TLS unsigned samples_taken; /* this thread's, up to SP_FIRST_SAMPLES */
+
+struct gcc_trace {
+    void **raw;
+    int max, n;
+};
+
+static _Unwind_Reason_Code gcc_frame(struct _Unwind_Context *ctx, void *arg)
+{
+    struct gcc_trace *t = arg;
+    uintptr_t ip = _Unwind_GetIP(ctx);
+    if (t->n >= t->max || ip == 0)
+        return _URC_END_OF_STACK;
+    t->raw[t->n++] = (void *)ip;
+    return _URC_NO_REASON;
+}
+
+/* The raw return addresses of the calling thread, innermost first. */
 static int backtrace_raw(void **raw, int max)
 {
-#ifdef SP_UNDER_TSAN
-    unw_context_t ctx;
-    unw_cursor_t cur;
-    int n = 0;
-    if (unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0)
-        return 0;
-    while (n < max && unw_step(&cur) > 0) {
-        unw_word_t ip;
-        if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0)
-            break;
-        raw[n++] = (void *)ip;
-    }
-    return n;
-#else
-    return unw_backtrace(raw, max);
+#ifndef SP_UNDER_TSAN
+    if (samples_taken >= SP_FIRST_SAMPLES)
+        return unw_backtrace(raw, max);
+    samples_taken++;
 #endif
+    struct gcc_trace t = { raw, max, 0 };
+    sp_gcc_unwind_backtrace(gcc_frame, &t);
+    return t.n;
 }
 
 /*
@@ -58,8 +88,8 @@ static int backtrace_raw(void **raw, int max)
  * dump's signal handler that interrupts a thread holding the loader's lock
  * (in dlopen, say) then waits for libunwind's lock, whose holder waits for
  * the loader's lock (harm_unwind_contention reproduced it). Without the
- * cache there is no such lock; libunwind's per-thread trace cache
- * (unw_backtrace, the samples' path) still spares re-parsing known frames.
+ * cache there is no such lock; the trace cache of unw_backtrace (above)
+ * still spares re-parsing known frames.
  */
 void sp_unwinder_setup(void)
 {

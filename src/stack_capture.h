@@ -1,9 +1,10 @@
 /*
  * stack_capture.h - the calling thread's stack, as a profile shows it.
  *
- * Uses libunwind's unw_backtrace (local unwinding, no malloc after its first
- * call in a thread). Library frames are dropped: the stack starts with the
- * wrapper's own frame, then the wrapper's caller and its callers.
+ * Uses libgcc_s's _Unwind_Backtrace (no malloc, no lock, no state per
+ * thread; see stack_capture.c). Library frames are dropped: the stack
+ * starts with the wrapper's own frame, then the wrapper's caller and its
+ * callers.
  */
 #ifndef SP_STACK_CAPTURE_H
 #define SP_STACK_CAPTURE_H
@@ -22,8 +23,9 @@
  */
 int sp_stack_capture(uintptr_t *pcs, void *leaf, uintptr_t caller);
 
-/* Sets libunwind up as syncprof needs it (see stack_capture.c); done at
- * load, and again harmlessly by anyone about to unwind. */
+/* Sets libunwind, the dumps' unwinder, up as syncprof needs it (see
+ * stack_capture.c); done at load, and again harmlessly by anyone about to
+ * unwind. */
 void sp_unwinder_setup(void);
 
 #endif /* SP_STACK_CAPTURE_H */

@@ -14,11 +14,13 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,11 +32,19 @@ struct sp_str {
     char s[];
 };
 
+/* An answer already given (see sp_memo_find). */
+struct sp_memo {
+    uintptr_t pc;           /* 0: free */
+    struct sp_symbol *sym;  /* malloc'd, only its nframes frames */
+};
+
 struct sp_symbolizer {
     Dwfl *dwfl;               /* NULL when libdwfl could not start */
     struct sp_mapping *maps;  /* executable mappings, ascending start */
     size_t nmaps;
     struct sp_str *strs;      /* every string handed out, freed at close */
+    struct sp_memo *memo;     /* open addressing on pc; memo_cap entries, a power of 2 */
+    size_t memo_cap, memo_used;
 };
 
 /* ---- Owned strings ------------------------------------------------------ */
@@ -268,6 +278,9 @@ void sp_symbolizer_close(struct sp_symbolizer *s)
         free(s->strs);
         s->strs = next;
     }
+    for (size_t i = 0; i < s->memo_cap; i++)
+        free(s->memo[i].sym);
+    free(s->memo);
     free(s->maps);
     free(s);
 }
@@ -491,18 +504,26 @@ static const char *sp_unversioned(struct sp_symbolizer *s, const char *name)
 
 /*
  * The C and C++ runtime (libc, the dynamic loader, libstdc++, libgcc_s,
- * libm): named from their ELF symbol tables only. Their frames are the
- * plumbing of a wait (start_thread, the futex call under pthread_cond_wait),
- * and their debug information, where installed (libc6-dbg comes with
- * valgrind), is compressed: reading it cost more than everything else a
- * short program's profiles need at exit. The program's own code and its
- * other libraries keep file:line and inlined frames.
+ * libm) and this library itself when it is a shared object of its own
+ * (the interposer, libsyncprof.so): named from their ELF symbol tables
+ * only. Their frames are the plumbing of a wait (start_thread, the futex
+ * call under pthread_cond_wait) or the wrapper a sample ends in, which
+ * sp_wrapped_names names; the runtime's debug information, where installed
+ * (libc6-dbg comes with valgrind), is compressed, and reading it, or this
+ * library's, cost more than everything else a short program's profiles
+ * need at exit. The program's own code and its other libraries keep
+ * file:line and inlined frames (compiled in, this library is part of the
+ * program's module and keeps them too).
  */
 static bool sp_runtime_module(Dwfl_Module *mod)
 {
     static const char *const runtime[] = { "libc.so", "ld-linux", "libstdc++.so", "libgcc_s.so",
                                            "libm.so", "libpthread.so" };
-    const char *name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    Dwarf_Addr start, end;
+    const char *name = dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL);
+    uintptr_t self = (uintptr_t)&sp_runtime_module, program = getauxval(AT_PHDR);
+    if (self >= start && self < end && !(program >= start && program < end))
+        return true; /* this library, not compiled into the program */
     const char *base = name ? strrchr(name, '/') : NULL;
     base = base ? base + 1 : name;
     for (size_t i = 0; base && i < sizeof runtime / sizeof runtime[0]; i++)
@@ -631,7 +652,85 @@ static void sp_drop_header_inlines(struct sp_symbol *out)
     }
 }
 
+/* ---- Answers already given ------------------------------------------------ */
+
+/*
+ * The writes at exit (each profile, the lock table, the summary) name
+ * mostly the same return addresses, and a lookup (the module's symbol
+ * table, then the DWARF scopes of the calls inlined there) costs far more
+ * than a probe, so each answer is remembered, by pc, for as long as the
+ * symbolizer stays open. At most SP_MEMO_MAX answers; beyond that lookups
+ * are made again.
+ */
+#define SP_MEMO_MAX (1u << 17)
+
+static struct sp_memo *sp_memo_slot(struct sp_memo *memo, size_t cap, uintptr_t pc)
+{
+    size_t i = (size_t)((pc * 0x9e3779b97f4a7c15ULL) >> 20) & (cap - 1);
+    while (memo[i].pc != 0 && memo[i].pc != pc)
+        i = (i + 1) & (cap - 1);
+    return &memo[i];
+}
+
+static const struct sp_symbol *sp_memo_find(const struct sp_symbolizer *s, uintptr_t pc)
+{
+    if (s->memo_used == 0)
+        return NULL;
+    const struct sp_memo *m = sp_memo_slot(s->memo, s->memo_cap, pc);
+    return m->pc == pc ? m->sym : NULL;
+}
+
+/* Doubles the table (from 256 entries); false when it cannot grow. */
+static bool sp_memo_grow(struct sp_symbolizer *s)
+{
+    size_t cap = s->memo_cap ? 2 * s->memo_cap : 256;
+    if (cap > 2 * SP_MEMO_MAX)
+        return false;
+    struct sp_memo *memo = calloc(cap, sizeof *memo);
+    if (!memo)
+        return false;
+    for (size_t i = 0; i < s->memo_cap; i++)
+        if (s->memo[i].pc != 0)
+            *sp_memo_slot(memo, cap, s->memo[i].pc) = s->memo[i];
+    free(s->memo);
+    s->memo = memo;
+    s->memo_cap = cap;
+    return true;
+}
+
+static void sp_memo_put(struct sp_symbolizer *s, uintptr_t pc, const struct sp_symbol *sym)
+{
+    if (pc == 0 || ((s->memo_used + 1) * 2 > s->memo_cap && !sp_memo_grow(s)))
+        return;
+    size_t size = offsetof(struct sp_symbol, frames) + (size_t)sym->nframes * sizeof sym->frames[0];
+    struct sp_symbol *copy = malloc(size);
+    if (!copy)
+        return;
+    memcpy(copy, sym, size);
+    struct sp_memo *m = sp_memo_slot(s->memo, s->memo_cap, pc);
+    m->pc = pc;
+    m->sym = copy;
+    s->memo_used++;
+}
+
+static int sp_lookup(struct sp_symbolizer *s, uintptr_t pc, struct sp_symbol *out);
+
 int sp_symbolize(struct sp_symbolizer *s, uintptr_t pc, struct sp_symbol *out)
+{
+    const struct sp_symbol *known = sp_memo_find(s, pc);
+    if (known) {
+        *out = (struct sp_symbol){ .nframes = 0 };
+        memcpy(out, known,
+               offsetof(struct sp_symbol, frames) + (size_t)known->nframes * sizeof out->frames[0]);
+        return 0;
+    }
+    int r = sp_lookup(s, pc, out);
+    if (r == 0)
+        sp_memo_put(s, pc, out);
+    return r;
+}
+
+static int sp_lookup(struct sp_symbolizer *s, uintptr_t pc, struct sp_symbol *out)
 {
     /* pc is a return address: the call is the instruction before it. */
     uintptr_t addr = pc > 0 ? pc - 1 : 0;

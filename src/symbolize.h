@@ -84,6 +84,8 @@ void sp_symbolizer_release(void);
  * SP_PC_LOST names SP_LOST_SAMPLES_NAME, with no mapping nor file). An
  * address that cannot be resolved is named by its hex value with known
  * false. Returns 0, or ENOMEM (then *out is left unknown, as if unresolved).
+ * Each answer is remembered for the symbolizer's life, so naming an
+ * address again costs a hash probe.
  */
 int sp_symbolize(struct sp_symbolizer *s, uintptr_t pc, struct sp_symbol *out);
 

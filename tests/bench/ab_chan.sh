@@ -87,7 +87,7 @@ for src in "$root"/chan/*.c; do
     if echo "$members" | grep -qx "$m"; then ar d "$work/rest.a" "$m"; fi
 done
 cc -O2 -I"$root/tests/bench" -I"$root/src" "$root/tests/bench/ab_chan.c" "$work/A.o" "$work/B.o" \
-    "$work/rest.a" $(pkg-config --libs libunwind libprotobuf-c zlib libdw) -lpthread \
+    "$work/rest.a" -lgcc_s $(pkg-config --libs libunwind libprotobuf-c zlib libdw) -lpthread \
     -o "$work/ab_chan"
 echo "A: $1   B: $2"
 "$work/ab_chan" "${3:-12}" "${4:-500000}"
