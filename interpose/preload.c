@@ -311,6 +311,7 @@ static void say(const char *text)
 
 #define SUMMARY_TOP 10
 #define SUMMARY_DEPTH 6
+#define SUMMARY_MERGE 256 /* records merged into the summary's rows */
 
 typedef char *demangle_fn(const char *mangled, char *out, size_t *len, int *status);
 
@@ -359,6 +360,15 @@ static int record_names(struct sp_symbolizer *s, const struct sp_record *r, char
     return n;
 }
 
+/* Whether a[0..k) and b[0..k) are the same names. */
+static bool same_names(const char *const *a, char *const *b, int k)
+{
+    for (int j = 0; j < k; j++)
+        if (strcmp(a[j], b[j]) != 0)
+            return false;
+    return true;
+}
+
 /* The value of the sample's "wait" label, or NULL. */
 static const char *wait_of(const struct sp_record *r)
 {
@@ -368,16 +378,51 @@ static const char *wait_of(const struct sp_record *r)
     return NULL;
 }
 
+/* A row of the summary: the records whose shown frames are these. */
+struct summary_row {
+    struct sp_stack_row row;
+    char *names[SUMMARY_DEPTH];
+};
+
+static int heavier_row(const void *a, const void *b)
+{
+    int64_t x = ((const struct summary_row *)a)->row.weight;
+    int64_t y = ((const struct summary_row *)b)->row.weight;
+    return x > y ? -1 : x < y;
+}
+
+/* Adds record r, whose shown frames are names[0..k), to the row showing
+ * the same frames, or to a new row; the names are then the row's or freed. */
+static void merge_row(struct summary_row *rows, size_t *nrows, const struct sp_record *r,
+                      char **names, int k)
+{
+    size_t i = 0;
+    while (i < *nrows && !(rows[i].row.nframes == k &&
+                           same_names((const char *const *)rows[i].names, names, k)))
+        i++;
+    if (i == *nrows) {
+        rows[i] = (struct summary_row){ .row = { .nframes = k } };
+        memcpy(rows[i].names, names, (size_t)k * sizeof names[0]);
+        rows[i].row.frames = (const char *const *)rows[i].names;
+        (*nrows)++;
+    } else {
+        for (int j = 0; j < k; j++)
+            free(names[j]);
+    }
+    rows[i].row.weight += r->delay_ns;
+    rows[i].row.count += sp_count_round(r->count);
+}
+
 /* The heaviest stacks of recs[0..n) as a table (malloc'd, NULL if none),
- * with frames named by s; *total and *events are the sums over all n. */
+ * with frames named by s; *total and *events are the sums over all n.
+ * Records that show the same frames (they differ in labels, or below the
+ * frames shown) make one row, so that no two rows read alike; the rows are
+ * merged from the SUMMARY_MERGE heaviest records. */
 static char *heaviest(struct sp_record *recs, size_t n, enum sp_profile_kind kind,
                       struct sp_symbolizer *s, int64_t *total, int64_t *events)
 {
     struct sp_profile_view v = { .kind = kind, .recs = recs, .n = n };
     const struct sp_record **order = NULL;
-    size_t top = n < SUMMARY_TOP ? n : SUMMARY_TOP;
-    struct sp_stack_row rows[SUMMARY_TOP];
-    char *names[SUMMARY_TOP][SUMMARY_DEPTH];
     *total = *events = 0;
     for (size_t i = 0; i < n; i++) {
         *total += recs[i].delay_ns;
@@ -385,17 +430,28 @@ static char *heaviest(struct sp_record *recs, size_t n, enum sp_profile_kind kin
     }
     if (n == 0 || !s || sp_records_sorted(&v, &order) != 0)
         return NULL;
-    for (size_t i = 0; i < top; i++) {
-        int k = record_names(s, order[i], names[i], SUMMARY_DEPTH);
-        rows[i] = (struct sp_stack_row){ order[i]->delay_ns, sp_count_round(order[i]->count), k,
-                                         (const char *const *)names[i] };
+    size_t considered = n < SUMMARY_MERGE ? n : SUMMARY_MERGE, nrows = 0;
+    struct summary_row *rows = calloc(considered, sizeof *rows);
+    char *table = NULL;
+    if (rows) {
+        for (size_t i = 0; i < considered; i++) {
+            char *names[SUMMARY_DEPTH];
+            int k = record_names(s, order[i], names, SUMMARY_DEPTH);
+            merge_row(rows, &nrows, order[i], names, k);
+        }
+        qsort(rows, nrows, sizeof *rows, heavier_row);
+        struct sp_stack_row shown[SUMMARY_TOP];
+        size_t top = nrows < SUMMARY_TOP ? nrows : SUMMARY_TOP;
+        for (size_t i = 0; i < top; i++)
+            shown[i] = rows[i].row;
+        struct sp_table_opts o = { .top = SUMMARY_TOP, .depth = SUMMARY_DEPTH, .oneline = true,
+                                   .weight_is_ns = true, .weight_title = "delay" };
+        table = sp_table_format(shown, top, *total, &o);
+        for (size_t i = 0; i < nrows; i++)
+            for (int j = 0; j < rows[i].row.nframes; j++)
+                free(rows[i].names[j]);
+        free(rows);
     }
-    struct sp_table_opts o = { .top = SUMMARY_TOP, .depth = SUMMARY_DEPTH, .oneline = true,
-                               .weight_is_ns = true, .weight_title = "delay" };
-    char *table = sp_table_format(rows, top, *total, &o);
-    for (size_t i = 0; i < top; i++)
-        for (int j = 0; j < rows[i].nframes; j++)
-            free(names[i][j]);
     free(order);
     return table;
 }

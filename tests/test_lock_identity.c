@@ -200,6 +200,43 @@ Test(lock_identity, birth_sites_under_syncprof_run, .timeout = 120)
     check_births(false);
 }
 
+/* The exit summary of `syncprof run`: lock_ids 20 waits at one call site
+ * on 40 locks of one birth site, samples that differ only in their "lock"
+ * label. They make one row: no two rows of a table read alike. */
+Test(lock_identity, summary_rows_never_repeat, .timeout = 120)
+{
+    PS_SKIP_UNDER_ASAN();
+    char dir[64], *out;
+    ps_tmpdir(dir);
+    int st = ps_sh(&out, "timeout 120 %s run --out %s --mutex-fraction 1 --block-rate 1 -- "
+                   "%s/lock_ids 20 2>&1 >/dev/null", SP_TOOL, dir, SP_PROGS);
+    cr_assert_eq(st, 0, "%s", out);
+    /* Rows are "<delay> <share> <count>  <stack>": compare the stacks. */
+    char *whole = strdup(out);
+    int rows = 0, repeats = 0;
+    char *stacks[64];
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "syncprof:", 9) == 0) {
+            for (int i = 0; i < rows; i++)
+                free(stacks[i]);
+            rows = 0; /* a new table */
+            continue;
+        }
+        char *stack = strstr(line, "  pthread_");
+        if (!stack || rows == 64)
+            continue;
+        for (int i = 0; i < rows; i++)
+            repeats += strcmp(stacks[i], stack) == 0;
+        stacks[rows++] = strdup(stack);
+    }
+    for (int i = 0; i < rows; i++)
+        free(stacks[i]);
+    cr_expect_eq(repeats, 0, "%d rows repeat another:\n%s", repeats, whole);
+    free(whole);
+    free(out);
+    ps_sh(NULL, "rm -rf %s", dir);
+}
+
 /* 100,000 short-lived locks (initialised, used, destroyed), then 100,000
  * never destroyed: the table stays within its bound, and what it could
  * not keep is counted, in the profile's comment too. */

@@ -23,8 +23,9 @@ profiled "$work/whole.out" "$work/whole" >/dev/null 2>&1 || fail "whole run"
 
 pp() { "$go" tool pprof "$@" 2>&1; }
 top() { pp -top -sample_index=contentions "$@"; }
-# "flat function" of every row of a -top output whose flat is nonzero
-flat_rows() { awk '/^ +[-0-9.]+[a-z]* +[-0-9.]+% / && $1 != "0" { print $1, $6 }'; }
+# "flat function" of every row of a -top output whose flat is nonzero (a
+# flat as wide as its column, "53326.74us", has no space before it)
+flat_rows() { awk '/^ *[-0-9.]+[a-z]* +[-0-9.]+% / && $1 != "0" { print $1, $6 }'; }
 
 files=()
 for way in header whole run; do
