@@ -35,6 +35,7 @@
 #include "observed_wait.h"
 #include "real.h"
 #include "sampling.h"
+#include "thread_registry.h"
 #include "trace.h"
 #include "wait_table.h"
 
@@ -325,13 +326,24 @@ SP_PUBLIC int syncprof_rwlock_trywrlock(pthread_rwlock_t *rw)
     return rwlock_try(rw, true);
 }
 
+/* How the calling thread holds rw, which it is releasing: glibc keeps the
+ * writer's thread id in __cur_writer while the lock is held for writing. */
+static enum sp_wait_reason rwlock_held_as(const pthread_rwlock_t *rw)
+{
+    return __atomic_load_n(&rw->__data.__cur_writer, __ATOMIC_RELAXED) == sp_self_tid()
+               ? SP_WAIT_RWLOCK_WRITE
+               : SP_WAIT_RWLOCK_READ;
+}
+
 SP_PUBLIC int syncprof_rwlock_unlock(pthread_rwlock_t *rw)
 {
     if (!rw)
         return EINVAL;
     struct sp_hold hold;
     bool timed = sp_hold_releasing(rw, &hold);
-    int64_t charged = observe_release(rw, SP_WAIT_RWLOCK_WRITE);
+    /* The kind names the hold in a trace; nothing else reads it. */
+    enum sp_wait_reason kind = sp_tracing() ? rwlock_held_as(rw) : SP_WAIT_RWLOCK_WRITE;
+    int64_t charged = observe_release(rw, kind);
     int r = REAL(pthread_rwlock_unlock)(rw);
     if (r == 0) {
         if (sp_lock_tracking())

@@ -73,6 +73,9 @@ static void annotations(struct sp_trace_slice *s, const Event *e)
             s->task = u;
         else if (strcmp(a->name, "waiters") == 0)
             s->waiters = (int64_t)u;
+        else if (strcmp(a->name, "kind") == 0 && a->string_value &&
+                 a->value_case == PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_STRING_VALUE)
+            snprintf(s->kind, sizeof s->kind, "%s", a->string_value);
     }
 }
 

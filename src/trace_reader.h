@@ -27,6 +27,7 @@ struct sp_trace_slice {
     uint64_t object;       /* debug annotation "object" (0 when none) */
     uint64_t task;         /* debug annotation "task" */
     int64_t waiters;       /* debug annotation "waiters" */
+    char kind[24];         /* debug annotation "kind" ("" when none) */
     uint64_t *flows_out, *flows_in; /* flow ids starting or passing here / ending here */
     size_t n_out, n_in;
 };

@@ -298,6 +298,60 @@ static void lifecycle(const char *mode, char *path, size_t size)
     free(out);
 }
 
+/* A hold of an rwlock someone waited for says how it was held: a reader
+ * keeps a writer waiting, then the writer keeps a reader waiting. */
+static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
+static int rw_stage; /* atomic: 1 the reader holds, 2 the writer holds */
+
+static void *rw_writer(void *arg)
+{
+    while (__atomic_load_n(&rw_stage, __ATOMIC_ACQUIRE) < 1)
+        usleep(100);
+    pthread_rwlock_wrlock(&rw); /* waits for the reader */
+    __atomic_store_n(&rw_stage, 2, __ATOMIC_RELEASE);
+    usleep(20000);
+    pthread_rwlock_unlock(&rw);
+    return arg;
+}
+
+Test(trace, rwlock_holds_say_read_or_write)
+{
+    char dir[64], path[128];
+    ps_tmpdir(dir);
+    snprintf(path, sizeof path, "%s/rw.trace", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert(fd >= 0 && syncprof_trace_start(fd) == 0);
+    pthread_t w;
+    pthread_rwlock_rdlock(&rw);
+    __atomic_store_n(&rw_stage, 1, __ATOMIC_RELEASE);
+    pthread_create(&w, NULL, rw_writer, NULL);
+    usleep(20000); /* the writer blocks meanwhile */
+    pthread_rwlock_unlock(&rw);
+    while (__atomic_load_n(&rw_stage, __ATOMIC_ACQUIRE) < 2)
+        usleep(100);
+    pthread_rwlock_rdlock(&rw); /* waits for the writer */
+    pthread_rwlock_unlock(&rw);
+    pthread_join(w, NULL);
+    cr_assert_eq(syncprof_trace_stop(), 0);
+    close(fd);
+
+    struct sp_trace t;
+    tc_read(path, &t);
+    int read_holds = 0, write_holds = 0;
+    for (size_t i = 0; i < t.nslices; i++) {
+        const struct sp_trace_slice *s = &t.slices[i];
+        if (strcmp(s->category, "hold") != 0 || s->object != (uintptr_t)&rw)
+            continue;
+        read_holds += strcmp(s->kind, "rwlock_read") == 0;
+        write_holds += strcmp(s->kind, "rwlock_write") == 0;
+    }
+    cr_expect(read_holds >= 1 && write_holds >= 1,
+              "holds of the rwlock: %d read, %d write (want one of each at least)", read_holds,
+              write_holds);
+    sp_trace_free(&t);
+    ps_sh(NULL, "rm -rf %s", dir);
+}
+
 Test(trace, exit_while_threads_record)
 {
     char path[128];
