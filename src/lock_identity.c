@@ -195,6 +195,29 @@ size_t sp_lock_ids_count(void)
     return __atomic_load_n(&ids_used, __ATOMIC_RELAXED);
 }
 
+/* The C++ runtime's demangler, when the process has one (any C++
+ * program does); NULL in a C program, whose names are not mangled. */
+extern char *__cxa_demangle(const char *name, char *buf, size_t *len, int *status)
+    __attribute__((weak));
+
+/* "file:line function" or "function", then suffix; a C++ function by its
+ * demangled name: pprof demangles frames, not labels. */
+static void site_text(const struct sp_frame *f, const char *suffix, char *out, size_t n)
+{
+    char *plain = NULL;
+    int status = -1;
+    if (__cxa_demangle && strncmp(f->function, "_Z", 2) == 0)
+        plain = __cxa_demangle(f->function, NULL, NULL, &status);
+    const char *fn = plain && status == 0 ? plain : f->function;
+    if (f->file) {
+        const char *base = strrchr(f->file, '/');
+        snprintf(out, n, "%s:%d %s%s", base ? base + 1 : f->file, f->line, fn, suffix);
+    } else {
+        snprintf(out, n, "%s%s", fn, suffix);
+    }
+    free(plain);
+}
+
 bool sp_lock_site_text(struct sp_symbolizer *s, const char *token, char *out, size_t n)
 {
     char *end;
@@ -214,12 +237,6 @@ bool sp_lock_site_text(struct sp_symbolizer *s, const char *token, char *out, si
     int i = 0;
     while (i < sym.nframes - 1 && strncmp(sym.frames[i].function, "syncprof_", 9) == 0)
         i++;
-    const struct sp_frame *f = &sym.frames[i];
-    if (f->file) {
-        const char *base = strrchr(f->file, '/');
-        snprintf(out, n, "%s:%d %s%s", base ? base + 1 : f->file, f->line, f->function, suffix);
-    } else {
-        snprintf(out, n, "%s%s", f->function, suffix);
-    }
+    site_text(&sym.frames[i], suffix, out, n);
     return true;
 }

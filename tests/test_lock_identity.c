@@ -128,9 +128,10 @@ static void check_births(bool header)
                   way, pm.samples[i].labels);
     }
 
-    /* The C++ object's lock: its constructor's init call. */
+    /* The C++ object's lock: its constructor's init call, named as the
+     * program wrote it (pprof demangles frames, not labels). */
     snprintf(want, sizeof want, "lock:[lock_ids.cc:%d ", birth_line("account"));
-    expect_lock(&pm, way, "contend", want, "Account");
+    expect_lock(&pm, way, "contend", want, "Account::Account()");
 
     /* The rwlock: its init in main; the reader's wait and the writer's unlock. */
     snprintf(want, sizeof want, "lock:[lock_ids.cc:%d main]", birth_line("rwlock"));
