@@ -130,6 +130,19 @@ static void unwind_from(void *arg)
     s->nframes = n;
 }
 
+/* unwind_from inside the profiler, on the borrowed stack: the handler keeps
+ * to a few words of the thread's own stack, on top of the kernel's signal
+ * frame. A thread on the minimum stack may be signalled anywhere, even
+ * deep in a sanitizer's thread start-up (harm_minstack under ASan
+ * overflowed in the pthread_setcancelstate of sp_enter_profiler when it
+ * ran on the thread's stack). */
+static void unwind_in_profiler(void *arg)
+{
+    sp_enter_profiler();
+    unwind_from(arg);
+    sp_leave_profiler();
+}
+
 static void on_stack_signal(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
@@ -142,10 +155,8 @@ static void on_stack_signal(int sig, siginfo_t *si, void *uc)
         if (__atomic_compare_exchange_n(&s->state, &armed, SLOT_BUSY, false, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED)) {
             struct unwind_job job = { uc, s };
-            sp_enter_profiler();
-            if (!sp_alt_stack_run_in_handler(unwind_from, &job))
+            if (!sp_alt_stack_run_in_handler(unwind_in_profiler, &job))
                 s->nframes = 0;
-            sp_leave_profiler();
             int busy = SLOT_BUSY;
             if (__atomic_compare_exchange_n(&s->state, &busy, SLOT_DONE, false, __ATOMIC_RELEASE,
                                             __ATOMIC_RELAXED)) {
