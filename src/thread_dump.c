@@ -177,6 +177,10 @@ struct dump_ctx {
 
 static void print_thread(FILE *f, const struct sp_thread_stack *t, const struct dump_ctx *d)
 {
+    if (t->source == SP_STACK_SERVICE) {
+        fprintf(f, "thread %d \"%s\": syncprof's own (not interrupted)\n\n", t->tid, t->name);
+        return;
+    }
     const struct sp_thread_wait *w = sp_waits_find(d->waits, d->nwaits, t->tid);
     fprintf(f, "thread %d \"%s\" [", t->tid, t->name);
     if (w)
@@ -327,16 +331,22 @@ static int cmp_stack(const void *pa, const void *pb)
 static const uintptr_t lost_stack[1] = { SP_PC_LOST };
 
 /* One record per distinct stack, counting its threads; a thread whose
- * stack is unavailable counts under the lost-samples stack. */
+ * stack is unavailable counts under the lost-samples stack. syncprof's own
+ * threads are not the program's and are left out, as Go's goroutine
+ * profile leaves out the runtime's. */
 static size_t group_stacks(struct sp_thread_stack *v, size_t n, struct sp_record *recs)
 {
     qsort(v, n, sizeof *v, cmp_stack);
     size_t k = 0;
+    const struct sp_thread_stack *last = NULL; /* the last thread counted */
     for (size_t i = 0; i < n; i++) {
-        if (k > 0 && cmp_stack(&v[i - 1], &v[i]) == 0) {
+        if (v[i].source == SP_STACK_SERVICE)
+            continue;
+        if (last && cmp_stack(last, &v[i]) == 0) {
             recs[k - 1].count += 1;
             continue;
         }
+        last = &v[i];
         recs[k].count = 1;
         recs[k].delay_ns = 0;
         recs[k].nframes = v[i].available ? v[i].nframes : 1;

@@ -504,6 +504,11 @@ static const struct sp_thread_waited *find_waited(const struct sp_thread_waited 
 static bool without_signal(struct sp_thread_stack *t, const struct sp_thread_waited *waited,
                            size_t nwaited, enum sp_capture_mode mode)
 {
+    if (sp_is_service_thread(t->tid)) {
+        t->source = SP_STACK_SERVICE; /* the profiler's own: nothing of the program */
+        t->available = false;
+        return true;
+    }
     const struct sp_thread_waited *w = find_waited(waited, nwaited, t->tid);
     if (w && w->nframes > 0) {
         t->source = SP_STACK_FROM_WAIT;
@@ -581,7 +586,10 @@ int sp_threads_capture(struct sp_thread_stack **out, size_t *n, void *leaf, uint
         return r;
     }
     for (size_t i = 0; i < len; i++) {
-        if (v[i].tid == self) {
+        if (v[i].tid == self && sp_is_service_thread(self)) {
+            v[i].source = SP_STACK_SERVICE; /* the dumper, the watchdog */
+            v[i].state = 'R';
+        } else if (v[i].tid == self) {
             v[i].nframes = leaf ? sp_stack_capture(v[i].pcs, leaf, caller)
                                 : sp_backtrace_here(v[i].pcs, SP_MAX_FRAMES);
             v[i].available = true;

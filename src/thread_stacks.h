@@ -40,6 +40,7 @@ enum sp_stack_source {
     SP_STACK_SIGNALLED,   /* its handler unwound it (or it is the caller's own) */
     SP_STACK_FROM_WAIT,   /* from the registers its wrapper saved: not interrupted */
     SP_STACK_NOT_TAKEN,   /* asleep in a system call, and not to be interrupted */
+    SP_STACK_SERVICE,     /* one of syncprof's own threads: neither taken nor shown */
 };
 
 struct sp_thread_stack {

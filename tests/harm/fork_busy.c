@@ -16,7 +16,8 @@
  * With SYNCPROF_DUMP_SIGNAL=QUIT and SYNCPROF_DUMP=<file>, the first child
  * also sends itself SIGQUIT: the dump must be the child's own (its thread
  * "forked-child" in the file within 10 s), and its parent must not dump
- * (no parent-only thread "busy-58" in the file).
+ * (no parent-only thread "busy-58" in the file); the dumper is listed as
+ * syncprof's own, without its frames.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -98,6 +99,10 @@ static void child_dumps_itself(const char *file)
     harm_sleep_us(100000); /* a dump of the parent, if one was wrongly woken */
     if (file_has(file, "busy-58"))
         die("the child's SIGQUIT dumped its parent");
+    /* The dumper itself is listed as syncprof's own, without its frames. */
+    if (!file_has(file, "\"syncprof-dump\": syncprof's own") ||
+        file_has(file, "sp_threads_capture"))
+        die("the dump shows the dumper's own frames, or not the dumper as syncprof's own");
 }
 
 static void child(int k)
