@@ -9,6 +9,7 @@
  */
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <unwind.h>
 
@@ -22,6 +23,11 @@
 #if __has_feature(thread_sanitizer)
 #define SP_UNDER_TSAN 1
 #endif
+#endif
+#ifdef SP_UNDER_TSAN
+static const bool under_tsan = true;
+#else
+static const bool under_tsan = false;
 #endif
 
 /*
@@ -71,11 +77,9 @@ static _Unwind_Reason_Code gcc_frame(struct _Unwind_Context *ctx, void *arg)
 /* The raw return addresses of the calling thread, innermost first. */
 static int backtrace_raw(void **raw, int max)
 {
-#ifndef SP_UNDER_TSAN
-    if (samples_taken >= SP_FIRST_SAMPLES)
+    if (!under_tsan && samples_taken >= SP_FIRST_SAMPLES)
         return unw_backtrace(raw, max);
     samples_taken++;
-#endif
     struct gcc_trace t = { raw, max, 0 };
     sp_gcc_unwind_backtrace(gcc_frame, &t);
     return t.n;
