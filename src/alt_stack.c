@@ -19,14 +19,15 @@
 #include <unistd.h>
 
 #include "alt_stack.h"
-#include "clock.h"
 #include "export.h"
 #include "spinlock.h"
 
 #define SP_ALT_STACKS 4
 #define SP_ALT_STACK_SIZE (256 * 1024)
 #define SP_ALT_GUARD 4096
-#define SP_ALT_WAIT_NS 50000000 /* a taker's deadline: several unwinds' worth */
+/* A taker's bound: SP_ALT_WAIT_YIELDS yields, about 50 ms or more (a
+ * yield costs at least a system call), several unwinds' worth. */
+#define SP_ALT_WAIT_YIELDS 50000
 
 static char *pool;                /* the mapping; set once under setup */
 static int busy[SP_ALT_STACKS];   /* 0 free, 1 taken; atomic */
@@ -87,6 +88,11 @@ int sp_alt_stack_prepare(void)
     if (!SP_CAN_SWITCH || __atomic_load_n(&pool, __ATOMIC_ACQUIRE))
         return 0;
     int r = 0;
+    /* take() yields in a dump's signal handler, on the interrupted
+     * thread's stack: the first call of a function through the PLT runs
+     * the dynamic loader's resolver, which saves every vector register
+     * there (kilobytes). Bound now, before any handler needs it. */
+    sched_yield();
     sp_spin_lock(&setup);
     if (!pool) {
         size_t each = SP_ALT_GUARD + SP_ALT_STACK_SIZE;
@@ -111,19 +117,21 @@ int sp_alt_stack_prepare(void)
     return r;
 }
 
-/* A free stack's index, or -1 if none came free before the deadline. */
+/* A free stack's index, or -1 if none came free within the bound. It
+ * counts yields rather than read a clock: in a dump's signal handler this
+ * runs on the interrupted thread's own stack, which may have nearly none
+ * left (harm_minstack under ASan: threads signalled in the sanitizer's
+ * thread start-up overflowed in the clock's interceptor). */
 static int take(void)
 {
-    int64_t deadline = sp_now_ns() + SP_ALT_WAIT_NS;
-    for (unsigned spins = 0;; spins++) {
+    for (unsigned spins = 0; spins < 64 + SP_ALT_WAIT_YIELDS; spins++) {
         for (int i = 0; i < SP_ALT_STACKS; i++)
             if (!__atomic_load_n(&busy[i], __ATOMIC_RELAXED) &&
                 !__atomic_exchange_n(&busy[i], 1, __ATOMIC_ACQUIRE))
                 return i;
-        if ((spins & 63) == 63 && sp_now_ns() > deadline)
-            return -1;
         sp_spin_pause(spins);
     }
+    return -1;
 }
 
 static bool run_borrowed(void (*fn)(void *), void *arg)
