@@ -178,8 +178,8 @@ static void identity(const struct lock_row *r, struct sp_symbolizer *s, char *ou
 
 int sp_lock_stats_write(int fd, bool csv, int64_t rate)
 {
-    /* Rows are only added: a copy sized now holds every row made by the
-     * time it is filled, up to the table's size. */
+    /* Sized before the lock is taken, with room for 64 rows made
+     * meanwhile; more than that wait for the next write. */
     size_t room = sp_lock_stats_rows();
     room = room + 64 < SP_LOCK_STATS ? room + 64 : SP_LOCK_STATS;
     struct lock_row *copy = malloc(room * sizeof *copy);
