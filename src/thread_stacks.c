@@ -588,7 +588,6 @@ int sp_threads_capture(struct sp_thread_stack **out, size_t *n, void *leaf, uint
     for (size_t i = 0; i < len; i++) {
         if (v[i].tid == self && sp_is_service_thread(self)) {
             v[i].source = SP_STACK_SERVICE; /* the dumper, the watchdog */
-            v[i].state = 'R';
         } else if (v[i].tid == self) {
             v[i].nframes = leaf ? sp_stack_capture(v[i].pcs, leaf, caller)
                                 : sp_backtrace_here(v[i].pcs, SP_MAX_FRAMES);
