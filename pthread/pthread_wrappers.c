@@ -93,27 +93,100 @@ static int mutex_lock_real(pthread_mutex_t *m, enum deadline how, clockid_t cloc
 }
 
 /*
+ * glibc's lock word: 0 free, 1 held with no sleeper (see the inline fast
+ * paths of <syncprof/pthread.h>, which the out-of-line wrappers repeat for
+ * callers that reach them directly, such as the LD_PRELOAD interposer).
+ * -1 where the C library is not glibc: no fast path.
+ */
+static int lock_word(const pthread_mutex_t *m)
+{
+#ifdef __GLIBC__
+    return __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+#else
+    (void)m;
+    return -1;
+#endif
+}
+
+/*
+ * A mutex whose lock word glibc keeps as 0/1/2 (normal, recursive,
+ * error-checking, adaptive). Robust, priority-inheritance and
+ * priority-protect mutexes keep a thread id there, which may be 1 or 3
+ * (a container's first process), and are left alone.
+ */
+static bool plain_kind(const pthread_mutex_t *m)
+{
+#ifdef __GLIBC__
+    const int special_kinds = 16 | 32 | 64; /* robust, PI, PP (glibc's __kind bits) */
+    return !(__atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) & special_kinds);
+#else
+    (void)m;
+    return false;
+#endif
+}
+
+/* Lock word from to to, if it is from; relaxed: the lock orders nothing
+ * else through it. */
+static void swap_lock_word(pthread_mutex_t *m, int from, int to)
+{
+#ifdef __GLIBC__
+    __atomic_compare_exchange_n(&m->__data.__lock, &from, to, false, __ATOMIC_RELAXED,
+                                __ATOMIC_RELAXED);
+#else
+    (void)m, (void)from, (void)to;
+#endif
+}
+
+/*
  * Makes sure the holder's unlock will look for waiters. The inline unlock of
  * <syncprof/pthread.h> skips the wait table when glibc's lock word is 1
  * ("held, no sleeper"); glibc turns it to 2 only once a waiter is about to
  * sleep in the kernel, which may be later than this thread registered. So
  * the waiter turns 1 into 2 itself, as glibc's own lock-wait path does with
  * an exchange: 2 only means "waiters possible", and costs the unlocker a
- * futex wake at most. Robust, priority-inheritance and priority-protect
- * mutexes keep a thread id in the word and are left alone.
+ * futex wake at most.
  */
 static void mark_waiting(pthread_mutex_t *m)
 {
-#ifdef __GLIBC__
-    const int special_kinds = 16 | 32 | 64; /* robust, PI, PP (glibc's __kind bits) */
-    if (__atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) & special_kinds)
-        return;
-    int one = 1;
-    __atomic_compare_exchange_n(&m->__data.__lock, &one, 2, false, __ATOMIC_RELAXED,
-                                __ATOMIC_RELAXED);
-#else
-    (void)m;
-#endif
+    if (plain_kind(m))
+        swap_lock_word(m, 1, 2);
+}
+
+/*
+ * A timed hold marks its mutex (hold_sampling.h): the lock word goes from
+ * 1 to TIMED_HOLD_WORD while the hold is timed, so that the unlock fast
+ * paths, which pass only a word of 1, send its release to the wrapper that
+ * ends the timing, and no unlock reads per-thread state (bench_mutex, the
+ * uncontended pairs with the hold profile on, measures why). glibc treats
+ * a word above 1 as "a waiter may sleep": a locker that finds 3 sets 2 and
+ * sleeps as on 2, and an unlock that finds more than 1 wakes a sleeper.
+ * The mark comes off (3 to 1) just before the real unlock: if a waiter made
+ * the word 2 meanwhile, the compare fails and the real unlock wakes it; a
+ * waiter that comes after it finds 1, sets 2, and is woken the same way.
+ * A robust or priority-inheritance mutex owned by thread id 1 also has a
+ * word of 1, which no unlock would send to the wrapper: its holds are not
+ * timed.
+ */
+#define TIMED_HOLD_WORD 3
+
+static void mutex_hold_acquired(pthread_mutex_t *m)
+{
+    if (plain_kind(m)) {
+        if (sp_hold_acquired(m))
+            swap_lock_word(m, 1, TIMED_HOLD_WORD);
+    } else if (lock_word(m) != 1) {
+        sp_hold_acquired(m);
+    }
+}
+
+/* m is about to be released: true (with *h) if its hold was timed. */
+static bool mutex_hold_releasing(pthread_mutex_t *m, struct sp_hold *h)
+{
+    if (!sp_hold_releasing(m, h))
+        return false;
+    if (plain_kind(m))
+        swap_lock_word(m, TIMED_HOLD_WORD, 1);
+    return true;
 }
 
 static int mutex_lock_slow(pthread_mutex_t *m, enum deadline how, clockid_t clock,
@@ -140,22 +213,6 @@ static bool acquired(int r)
     return r == 0 || r == EOWNERDEAD;
 }
 
-/*
- * glibc's lock word: 0 free, 1 held with no sleeper (see the inline fast
- * paths of <syncprof/pthread.h>, which the out-of-line wrappers repeat for
- * callers that reach them directly, such as the LD_PRELOAD interposer).
- * -1 where the C library is not glibc: no fast path.
- */
-static int lock_word(const pthread_mutex_t *m)
-{
-#ifdef __GLIBC__
-    return __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
-#else
-    (void)m;
-    return -1;
-#endif
-}
-
 /* Any mutex acquisition: a free mutex is locked at once (the real call
  * costs half a trylock); otherwise trylock, and an observed wait only if
  * it fails. */
@@ -180,7 +237,7 @@ static int mutex_acquire(pthread_mutex_t *m, enum deadline how, clockid_t clock,
             sp_lock_tracking_acquired(m, SP_WAIT_MUTEX, false);
     }
     if (acquired(r))
-        sp_hold_acquired(m);
+        mutex_hold_acquired(m);
     return r;
 }
 
@@ -210,7 +267,7 @@ SP_PUBLIC int syncprof_mutex_trylock(pthread_mutex_t *m)
     if (acquired(r)) {
         if (sp_lock_tracking())
             sp_lock_tracking_acquired(m, SP_WAIT_MUTEX, true);
-        sp_hold_acquired(m);
+        mutex_hold_acquired(m);
     }
     return r;
 }
@@ -219,10 +276,10 @@ SP_PUBLIC int syncprof_mutex_unlock(pthread_mutex_t *m)
 {
     if (!m)
         return EINVAL;
-    if (lock_word(m) == 1 && sp_lock_flags() == 0)
-        return REAL(pthread_mutex_unlock)(m); /* nobody ever slept on it */
+    if (lock_word(m) == 1 && !sp_lock_tracking())
+        return REAL(pthread_mutex_unlock)(m); /* nobody ever slept on it; its hold is not timed */
     struct sp_hold hold;
-    bool timed = sp_hold_releasing(m, &hold);
+    bool timed = mutex_hold_releasing(m, &hold);
     int64_t charged = observe_release(m, SP_WAIT_MUTEX);
     int r = REAL(pthread_mutex_unlock)(m);
     if (r == 0) {
@@ -412,7 +469,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
         sp_wait_set_deadline(&o.on_cond.w);
     int64_t released = observe_release(m, SP_WAIT_MUTEX);
     struct sp_hold hold; /* the wait releases m: a timed hold of it ends here */
-    bool timed = sp_hold_releasing(m, &hold);
+    bool timed = mutex_hold_releasing(m, &hold);
     o.tracking = sp_lock_tracking();
     if (o.tracking)
         sp_lock_tracking_released(m);
@@ -428,7 +485,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
     if (timed)
         sp_hold_event(m, &hold, leaf, caller);
     if (r == 0 || r == ETIMEDOUT || r == EOWNERDEAD)
-        sp_hold_acquired(m);
+        mutex_hold_acquired(m);
     pthread_setcancelstate(o.on_cond.cancel_state, NULL);
     return r;
 }

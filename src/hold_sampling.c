@@ -3,13 +3,18 @@
  * countdown (see hold_sampling.h for the rule).
  *
  * Unbiased: each acquisition is timed with probability 1/K, where K was
- * fixed when the previous timed hold began, before the holds it applies to
- * happened; the timed hold is weighted by that K. K is the thread's
- * acquisitions per rate / SP_HOLD_PACE nanoseconds over its last countdown,
- * so a thread taking locks in a tight loop times one in hundreds and a
- * thread whose holds last a microsecond or more times nearly every one: a
- * timed hold then stands for few others, so a rare long one (a hold the
- * scheduler preempted) is not multiplied into a large error.
+ * fixed when the countdown that times it was drawn, before the
+ * acquisitions it applies to happened; the timed hold is weighted by that
+ * K. K is the thread's acquisitions per rate / SP_HOLD_PACE nanoseconds,
+ * measured between the ends of its last two timed holds, so a thread taking
+ * locks in a tight loop times one in hundreds and a thread whose holds last
+ * a microsecond or more times nearly every one: a timed hold then stands
+ * for few others, so a rare long one (a hold the scheduler preempted) is
+ * not multiplied into a large error.
+ *
+ * Two clock reads per timed hold: sp_hold_begin draws the next countdown
+ * first and reads the clock last, so its own work is not part of the hold;
+ * sp_hold_end reads the clock first and only then updates K.
  *
  * Turning the profile off clears the wrappers' flag: holds then open stay
  * in their thread's slots, so each enable starts a new generation and a
@@ -28,16 +33,19 @@
 struct open_hold {
     const void *lock;
     int64_t start_ns;
-    double weight;
+    double weight; /* the K of the countdown that timed it */
+    long gap;      /* that countdown: acquisitions since the previous timed one */
 };
 
 SP_PUBLIC SP_TLS long syncprof__hold_countdown;
-SP_PUBLIC SP_TLS int syncprof__hold_open;
+SP_TLS int sp_hold_open; /* open_holds in use */
 static SP_TLS struct open_hold open_holds[SP_HOLD_OPEN];
 static SP_TLS unsigned thread_generation;
-static SP_TLS int64_t last_begin_ns; /* when this thread last timed a hold; 0: never */
-static SP_TLS long last_gap;         /* the countdown drawn then */
-static SP_TLS double current_k;      /* its K; 0 before the first */
+static SP_TLS int64_t last_end_ns; /* when this thread's last timed hold ended; 0: never */
+static SP_TLS long last_gap;       /* the countdown drawn last */
+static SP_TLS double drawn_k;      /* its K */
+static SP_TLS double current_k;    /* K for the next draw; <= 1: time every acquisition */
+static SP_TLS double current_inv_log; /* 1 / ln(1 - 1/current_k) */
 
 static _Atomic int64_t hold_rate;    /* ns; 0: off */
 static _Atomic unsigned generation;  /* enables so far */
@@ -83,14 +91,30 @@ static double ln(double x)
     return e * 0.6931471805599453 + 2 * s * series;
 }
 
-/* Acquisitions until the next timed one: geometric with mean k >= 1. */
-static long draw_countdown(double k)
+/* Acquisitions until the next timed one: geometric with mean current_k,
+ * as -ln(u) / -ln(1 - 1/k) for u uniform in (0, 1). */
+static long draw_countdown(void)
 {
-    if (k <= 1)
+    if (current_k <= 1)
         return 1;
     double u = ((double)(sp_rand64() >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
-    double g = ln(u) / ln(1 - 1 / k);
+    double g = ln(u) * current_inv_log;
     return g >= 1e15 ? (long)1e15 : 1 + (long)g;
+}
+
+/* A timed hold ended at now, gap acquisitions after the one before it
+ * began: K for the next draw, from this thread's acquisitions per ns. */
+static void pace(int64_t now, long gap)
+{
+    double k = 1;
+    if (last_end_ns != 0 && now > last_end_ns)
+        k = (double)sp_hold_rate() / SP_HOLD_PACE * (double)gap / (double)(now - last_end_ns);
+    if (k > (double)(1 << 30))
+        k = (double)(1 << 30);
+    last_end_ns = now;
+    current_k = k;
+    if (k > 1)
+        current_inv_log = 1 / ln(1 - 1 / k);
 }
 
 /* A thread that saw the profile turned off and on again forgets the holds
@@ -101,33 +125,30 @@ static bool same_generation(void)
     if (thread_generation == g)
         return true;
     thread_generation = g;
-    syncprof__hold_open = 0;
-    last_begin_ns = 0;
-    current_k = 0;
+    sp_hold_open = 0;
+    last_end_ns = 0;
+    last_gap = 1;
+    drawn_k = 1;
+    current_k = 1;
     return false;
 }
 
-void sp_hold_begin(const void *lock)
+bool sp_hold_begin(const void *lock)
 {
-    int64_t rate = sp_hold_rate();
-    if (rate <= 0)
-        return;
+    if (sp_hold_rate() <= 0)
+        return false;
     same_generation();
-    int64_t now = sp_now_ns();
-    double weight = current_k > 1 ? current_k : 1;
-    double k = 1;
-    if (last_begin_ns != 0 && now > last_begin_ns)
-        k = (double)rate / SP_HOLD_PACE * (double)last_gap / (double)(now - last_begin_ns);
-    if (k > (double)(1 << 30))
-        k = (double)(1 << 30);
-    current_k = k;
-    last_gap = draw_countdown(k);
+    double weight = drawn_k > 1 ? drawn_k : 1;
+    long gap = last_gap;
+    drawn_k = current_k;
+    last_gap = draw_countdown();
     syncprof__hold_countdown = last_gap;
-    last_begin_ns = now;
-    /* The hold starts now: read again, so that the work above is not
-     * counted in it. */
-    if (syncprof__hold_open < SP_HOLD_OPEN)
-        open_holds[syncprof__hold_open++] = (struct open_hold){ lock, sp_now_ns(), weight };
+    if (sp_hold_open == SP_HOLD_OPEN)
+        return false;
+    struct open_hold *h = &open_holds[sp_hold_open++];
+    *h = (struct open_hold){ lock, 0, weight, gap };
+    h->start_ns = sp_now_ns(); /* last: the work above is not held time */
+    return true;
 }
 
 /*
@@ -154,12 +175,14 @@ bool sp_hold_end(const void *lock, struct sp_hold *h)
     int64_t now = sp_now_ns(); /* first: the search is not part of the hold */
     if (!same_generation())
         return false;
-    for (int i = syncprof__hold_open - 1; i >= 0; i--) {
+    for (int i = sp_hold_open - 1; i >= 0; i--) {
         if (open_holds[i].lock != lock)
             continue;
         h->d = now - open_holds[i].start_ns;
         h->weight = open_holds[i].weight;
-        open_holds[i] = open_holds[--syncprof__hold_open];
+        long gap = open_holds[i].gap;
+        open_holds[i] = open_holds[--sp_hold_open];
+        pace(now, gap);
         return true;
     }
     return false;

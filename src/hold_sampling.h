@@ -13,10 +13,14 @@
  *
  * Cost: when hold profiling is off, nothing (the fast paths test the byte
  * they test anyway). When on, an uncontended mutex lock in
- * <syncprof/pthread.h>'s inline fast path decrements a thread-local counter
- * and an unlock reads one; the out-of-line wrappers (the interposer, other
- * operations) do the same. Only a timed hold reads the clock (three times). A thread times at most SP_HOLD_OPEN holds
- * at once; a deeper one is not timed.
+ * <syncprof/pthread.h>'s inline fast path decrements a thread-local
+ * counter, and an unlock costs nothing more: a timed hold marks its mutex's
+ * lock word, which sends its unlock to the wrapper (pthread_wrappers.c,
+ * TIMED_HOLD_WORD). The out-of-line wrappers (the interposer, other
+ * operations) do the same. Only a timed hold reads the clock (twice: when
+ * it begins and when it ends). A thread times at most SP_HOLD_OPEN holds
+ * at once; a deeper one is not timed. bench_mutex's "hold profile on"
+ * lines measure both.
  */
 #ifndef SP_HOLD_SAMPLING_H
 #define SP_HOLD_SAMPLING_H
@@ -29,21 +33,26 @@
 #include "sampling.h"
 
 #define SP_HOLD_OPEN 4
-/* Timed holds per rate nanoseconds of a thread's time, at most. */
-#define SP_HOLD_PACE 8
+/* Timed holds per rate nanoseconds of a thread's time, about: enough for
+ * the lock table's hold totals (tests/test_hold_profile.c's truth tests at
+ * the default rate), few enough that a thread locking in a tight loop
+ * spends a few percent of its time timing (bench_mutex). */
+#define SP_HOLD_PACE 4
 /* The default of SYNCPROF_HOLD_RATE and `syncprof run --hold-rate`. */
 #define SP_HOLD_RATE_DEFAULT 10000
 
-/* Acquisitions left before this thread times one, and its open timed
- * holds: exported, read by the inline fast paths of <syncprof/pthread.h>. */
+/* Acquisitions left before this thread times one: exported, counted down
+ * by the inline fast path of <syncprof/pthread.h>. */
 extern SP_TLS long syncprof__hold_countdown;
-extern SP_TLS int syncprof__hold_open;
+/* The timed holds this thread has open. */
+extern SP_TLS int sp_hold_open;
 
 /* The current rate in ns (0: off). */
 int64_t sp_hold_rate(void);
 
-/* The countdown reached zero on an acquisition of lock: time this hold. */
-void sp_hold_begin(const void *lock);
+/* The countdown reached zero on an acquisition of lock: time this hold
+ * (true), unless the profile is off or the thread's slots are full. */
+bool sp_hold_begin(const void *lock);
 
 /* A timed hold that ended. */
 struct sp_hold {
@@ -58,13 +67,12 @@ bool sp_hold_end(const void *lock, struct sp_hold *h);
  * lock was acquired (any wrapper): counts down, and times the hold when
  * due. The profiler's own locks are not the program's acquisitions: they
  * use none of the countdown, or the program's holds would be timed less
- * often than their weight says.
+ * often than their weight says. True if this hold is timed.
  */
-static inline void sp_hold_acquired(const void *lock)
+static inline bool sp_hold_acquired(const void *lock)
 {
-    if (__builtin_expect(sp_lock_flags() & SP_LOCK_FLAG_HOLD, 0) && !sp_in_profiler() &&
-        --syncprof__hold_countdown <= 0)
-        sp_hold_begin(lock);
+    return __builtin_expect(sp_lock_flags() & SP_LOCK_FLAG_HOLD, 0) && !sp_in_profiler() &&
+           --syncprof__hold_countdown <= 0 && sp_hold_begin(lock);
 }
 
 /* A timed hold of lock ended in the unlock wrapper leaf, called from
@@ -74,7 +82,7 @@ void sp_hold_event(const void *lock, const struct sp_hold *h, void *leaf, uintpt
 /* lock is about to be released: true (with *h) if its hold was timed. */
 static inline bool sp_hold_releasing(const void *lock, struct sp_hold *h)
 {
-    return __builtin_expect(syncprof__hold_open != 0, 0) && sp_hold_end(lock, h);
+    return __builtin_expect(sp_hold_open != 0, 0) && sp_hold_end(lock, h);
 }
 
 #endif /* SP_HOLD_SAMPLING_H */

@@ -65,14 +65,14 @@ struct timespec;
  * locks of thread dumps) or the hold profile is on; then every operation
  * goes to the wrapper, except that with the hold profile alone
  * (SYNCPROF_HOLD_ONLY_) a mutex lock counts down this thread's
- * acquisitions until the next timed one, and a mutex unlock with no timed
- * hold open, here. */
+ * acquisitions until the next timed one here, and a mutex unlock stays
+ * here (a timed hold changes the lock word, which sends its unlock to the
+ * wrapper). */
 extern unsigned char syncprof__lock_tracking;
 #define SYNCPROF_FLAGS_() __atomic_load_n(&syncprof__lock_tracking, __ATOMIC_RELAXED)
 #define SYNCPROF_TRACKING_() __builtin_expect(SYNCPROF_FLAGS_(), 0)
 #define SYNCPROF_HOLD_ONLY_ 2
 extern __thread long syncprof__hold_countdown __attribute__((__tls_model__("initial-exec")));
-extern __thread int syncprof__hold_open __attribute__((__tls_model__("initial-exec")));
 
 /*
  * Calls the out-of-line wrapper so that it cannot become a tail call: a
@@ -164,10 +164,9 @@ SYNCPROF_INLINE_ int syncprof_mutex_lock(pthread_mutex_t *syncprof_m) SYNCPROF_N
         unsigned char syncprof_f_ = SYNCPROF_FLAGS_();
         if (__builtin_expect(syncprof_f_ == 0, 1))
             return syncprof_real_mutex_lock_(syncprof_m);
-        if (syncprof_f_ == SYNCPROF_HOLD_ONLY_ && syncprof__hold_countdown > 1) {
-            syncprof__hold_countdown--;
+        /* The acquisition that ends the countdown is timed by the wrapper. */
+        if (syncprof_f_ == SYNCPROF_HOLD_ONLY_ && __builtin_expect(--syncprof__hold_countdown > 0, 1))
             return syncprof_real_mutex_lock_(syncprof_m);
-        }
     }
     SYNCPROF_SLOW_CALL_(syncprof_slow_mutex_lock_(syncprof_m));
 }
@@ -191,17 +190,18 @@ SYNCPROF_INLINE_ int syncprof_mutex_trylock(pthread_mutex_t *syncprof_m) SYNCPRO
  * which looks for recorded waiters. The load is relaxed: a waiter that
  * arrives just after it is still woken by the real unlock, and its wait so
  * far is too short to matter.
+ *
+ * The hold profile alone (SYNCPROF_HOLD_ONLY_) stays here too: the mutex
+ * of a timed hold has a lock word of 3, not 1 (pthread_wrappers.c,
+ * TIMED_HOLD_WORD). Masking the flags keeps that one test.
  */
 SYNCPROF_INLINE_ int syncprof_mutex_unlock(pthread_mutex_t *syncprof_m) SYNCPROF_NOTHROW_
 {
     SYNCPROF_OPAQUE_(syncprof_m);
     if (__builtin_expect(syncprof_m != 0, 1) &&
-        __builtin_expect(__atomic_load_n(&syncprof_m->__data.__lock, __ATOMIC_RELAXED) == 1, 1)) {
-        unsigned char syncprof_f_ = SYNCPROF_FLAGS_();
-        if (__builtin_expect(syncprof_f_ == 0, 1) ||
-            (syncprof_f_ == SYNCPROF_HOLD_ONLY_ && syncprof__hold_open == 0))
-            return syncprof_real_mutex_unlock_(syncprof_m);
-    }
+        __builtin_expect(__atomic_load_n(&syncprof_m->__data.__lock, __ATOMIC_RELAXED) == 1, 1) &&
+        __builtin_expect((SYNCPROF_FLAGS_() & ~SYNCPROF_HOLD_ONLY_) == 0, 1))
+        return syncprof_real_mutex_unlock_(syncprof_m);
     SYNCPROF_SLOW_CALL_(syncprof_slow_mutex_unlock_(syncprof_m));
 }
 
