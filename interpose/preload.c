@@ -221,6 +221,7 @@ SP_FALLBACK_LOOKUP(sem_wait, (sem_t *s), (s), NULL, (errno = EINTR, -1))
 SP_FALLBACK_LOOKUP(sem_trywait, (sem_t *s), (s), NULL, (errno = EAGAIN, -1))
 SP_FALLBACK_LOOKUP(sem_timedwait, (sem_t *s, const struct timespec *t), (s, t), NULL,
                    (errno = EINTR, -1))
+SP_FALLBACK_LOOKUP(sem_post, (sem_t *s), (s), NULL, (errno = EINVAL, -1))
 #undef SP_FALLBACK_LOOKUP
 
 /* What a pointer holds if the C library lacks the function: the program

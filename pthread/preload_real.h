@@ -77,7 +77,8 @@
     X(pthread_barrier_wait, (pthread_barrier_t *b), (b), NULL)                          \
     X(sem_wait, (sem_t *s), (s), NULL)                                                  \
     X(sem_trywait, (sem_t *s), (s), NULL)                                               \
-    X(sem_timedwait, (sem_t *s, const struct timespec *t), (s, t), NULL)
+    X(sem_timedwait, (sem_t *s, const struct timespec *t), (s, t), NULL)                \
+    X(sem_post, (sem_t *s), (s), NULL)
 
 /* The pointers, defined in preload.c; hidden, so reading one is a
  * PC-relative load. */

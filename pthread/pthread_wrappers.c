@@ -534,14 +534,38 @@ SP_PUBLIC int syncprof_cond_broadcast(pthread_cond_t *c)
 
 /* ---- Join and barriers ---------------------------------------------------- */
 
+/*
+ * While a trace runs, a join that waited draws an arrow from the joined
+ * thread's end, which no wrapper sees: its tid and name are read before the
+ * real join (after it, the thread and its descriptor are gone), and the
+ * end is recorded by this thread when the join returns, at that time.
+ */
+struct joined {
+    int tid;
+    char name[16];
+};
+
+static void joined_read(pthread_t t, struct joined *j)
+{
+    j->tid = sp_tracing() ? sp_thread_tid_of(t) : 0;
+    j->name[0] = '\0';
+    if (j->tid && pthread_getname_np(t, j->name, sizeof j->name) != 0)
+        j->name[0] = '\0';
+}
+
 SP_PUBLIC int syncprof_join(pthread_t t, void **retval)
 {
     int r = REAL(pthread_tryjoin_np)(t, retval);
     if (r != EBUSY || sp_in_profiler())
         return r == EBUSY ? REAL(pthread_join)(t, retval) : r;
     struct sp_observed o;
+    struct joined j;
+    joined_read(t, &j);
     sp_observe_begin_cancellable(&o, (const void *)t, SP_WAIT_JOIN);
     SP_OBSERVE_CANCELLABLE(&o, &o.w, sp_observe_cancelled, r = REAL(pthread_join)(t, retval));
+    if (r == 0 && j.tid && sp_tracing())
+        __atomic_store_n(&o.w.wake_flow, sp_trace_thread_end((const void *)t, j.tid, j.name, sp_now_ns()),
+                         __ATOMIC_RELAXED);
     sp_observe_end_cancellable(&o, r == 0, LEAF(syncprof_join), CALLER);
     return r;
 }
@@ -619,6 +643,24 @@ SP_PUBLIC int syncprof_sem_wait(sem_t *s)
 SP_PUBLIC int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime)
 {
     return sem_acquire(s, true, abstime, LEAF(syncprof_sem_timedwait), CALLER);
+}
+
+/*
+ * sem_post is async-signal-safe, and programs call it from signal handlers:
+ * so is this. It does more than the real post only while a trace runs and
+ * a thread of this process may wait on s (sp_wait_maybe, one load): then
+ * the post is drawn with an arrow to the waiters it may wake, before the
+ * real post (after it, they may be gone). sp_trace_post cannot deadlock a
+ * handler, and errno is the real post's alone.
+ */
+SP_PUBLIC int syncprof_sem_post(sem_t *s)
+{
+    if (sp_tracing() && s && sp_wait_maybe(s)) {
+        int saved = errno;
+        sp_trace_post(s);
+        errno = saved;
+    }
+    return REAL(sem_post)(s);
 }
 
 /* ---- Birth and death (lock identity; lock-order checking forgets) -------- */

@@ -53,6 +53,20 @@ static inline void sp_spin_lock(sp_spinlock *l)
 }
 
 /* Whether the lock is held now; seq_cst, for the same Dekker check. */
+/* sp_spin_lock that gives up (false) after spins tries: for a caller that
+ * may run in a signal handler which interrupted the holder, its own
+ * thread, where waiting would never end. */
+static inline bool sp_spin_lock_bounded(sp_spinlock *l, unsigned spins)
+{
+    for (unsigned i = 0; i < spins; i++) {
+        if (!__atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
+            !__atomic_exchange_n(&l->locked, 1, __ATOMIC_SEQ_CST))
+            return true;
+        sp_cpu_relax();
+    }
+    return false;
+}
+
 static inline bool sp_spin_is_locked(sp_spinlock *l)
 {
     return __atomic_load_n(&l->locked, __ATOMIC_SEQ_CST) != 0;

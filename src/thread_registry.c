@@ -10,6 +10,7 @@
  * first call.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -40,6 +41,35 @@ int sp_self_tid(void)
     if (t == 0)
         self_tid = t = (int)syscall(SYS_gettid);
     return t;
+}
+
+/*
+ * glibc describes its thread descriptor to libthread_db with exported
+ * GLIBC_PRIVATE tables; _thread_db_pthread_tid is {bits, count, offset} of
+ * the tid field of struct pthread, whose address pthread_t is. Looked up
+ * once; a C library without it gives no tids.
+ */
+static const uint32_t *tid_field; /* NULL: unknown; atomic */
+static pthread_once_t tid_field_once = PTHREAD_ONCE_INIT;
+
+static void find_tid_field(void)
+{
+#ifdef __GLIBC__
+    const uint32_t *d = dlsym(RTLD_DEFAULT, "_thread_db_pthread_tid");
+    if (d && d[0] == 32 && d[1] == 1)
+        __atomic_store_n(&tid_field, d, __ATOMIC_RELEASE);
+#endif
+}
+
+int sp_thread_tid_of(pthread_t t)
+{
+    pthread_once(&tid_field_once, find_tid_field);
+    const uint32_t *d = __atomic_load_n(&tid_field, __ATOMIC_ACQUIRE);
+    if (!d || !t)
+        return 0;
+    int tid;
+    memcpy(&tid, (const char *)(uintptr_t)t + d[2], sizeof tid);
+    return tid > 0 ? tid : 0;
 }
 
 /* The thread exits: its record becomes free for another thread. */

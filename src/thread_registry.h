@@ -16,6 +16,8 @@
 #ifndef SP_THREAD_REGISTRY_H
 #define SP_THREAD_REGISTRY_H
 
+#include <pthread.h>
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,6 +44,10 @@ struct sp_thread_rec {
 /* The calling thread's kernel thread id (cached per thread; correct after
  * fork). Async-signal-safe. */
 int sp_self_tid(void);
+
+/* The kernel thread id of t, a thread not yet joined, from glibc's own
+ * description of its thread descriptor for debuggers; 0 when unknown. */
+int sp_thread_tid_of(pthread_t t);
 
 /* The calling thread's record, claimed on first use; NULL when no memory
  * can be mapped (then nothing is tracked for it). */

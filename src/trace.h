@@ -52,4 +52,22 @@ void sp_trace_release(const void *object, enum sp_wait_reason kind);
  */
 void sp_trace_wake(const void *object, enum sp_trace_wake_kind kind);
 
+/*
+ * The calling thread is about to post semaphore sem, on which threads wait
+ * (sp_wait_maybe said so): an instant with a flow out to each of them.
+ * Async-signal-safe, as sem_post: from a handler that interrupted its
+ * thread's own recording or the wait table's bucket, it records nothing
+ * and counts the record lost.
+ */
+void sp_trace_post(const void *sem);
+
+/*
+ * A join's waker is the joined thread's end, which no wrapper sees: the
+ * joiner records it for it when its join returns, as an instant at now on
+ * the joined thread's track (tid, named name as read when the join began)
+ * with a flow to the join's wait. Returns the flow id for the wait's
+ * record (sp_waiter.wake_flow), or 0 when nothing was recorded.
+ */
+uint64_t sp_trace_thread_end(const void *thread, int tid, const char *name, int64_t now);
+
 #endif /* SP_TRACE_H */

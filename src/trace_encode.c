@@ -174,28 +174,52 @@ bool sp_trace_out_begin(struct sp_trace_out *out, int fd, uint32_t session, int6
     return true;
 }
 
-/* The thread's track and, when asked, its holds track, once per trace. */
+/* The track of thread tid, named name. */
+static void emit_thread_track(struct sp_trace_out *out, int tid, char *name)
+{
+    Perfetto__Protos__ThreadDescriptor td = PERFETTO__PROTOS__THREAD_DESCRIPTOR__INIT;
+    td.has_pid = 1;
+    td.pid = out->pid;
+    td.has_tid = 1;
+    td.tid = tid;
+    td.thread_name = name;
+    Track t = PERFETTO__PROTOS__TRACK_DESCRIPTOR__INIT;
+    t.has_uuid = 1;
+    t.uuid = UUID(UUID_THREAD, tid);
+    t.has_parent_uuid = 1;
+    t.parent_uuid = UUID(UUID_PROCESS, out->pid);
+    t.thread = &td;
+    emit_track(out, &t);
+}
+
+/*
+ * The thread's track and, when asked, its holds track, once per trace; the
+ * thread's track again when the thread has been renamed since (read at
+ * most once a second per thread: a /proc read per drain per thread would
+ * cost the writer more than the renames are worth).
+ */
+#define NAME_REREAD_NS 1000000000
+
 static void describe_thread(struct sp_trace_out *out, struct sp_trace_ring *r, bool holds)
 {
     char name[64], path[64];
-    if (r->described != out->session) {
-        r->described = out->session;
+    bool first = r->described != out->session || r->described_tid != r->tid;
+    if (first)
+        r->holds_described = 0; /* a new owner's holds track is not described either */
+    int64_t now = first ? 0 : sp_now_ns();
+    if (first || now - r->name_read_ns >= NAME_REREAD_NS) {
         snprintf(path, sizeof path, "/proc/self/task/%d/comm", r->tid);
         if (!read_line(path, name, sizeof name))
-            snprintf(name, sizeof name, "%.15s", r->name);
-        Perfetto__Protos__ThreadDescriptor td = PERFETTO__PROTOS__THREAD_DESCRIPTOR__INIT;
-        td.has_pid = 1;
-        td.pid = out->pid;
-        td.has_tid = 1;
-        td.tid = r->tid;
-        td.thread_name = name;
-        Track t = PERFETTO__PROTOS__TRACK_DESCRIPTOR__INIT;
-        t.has_uuid = 1;
-        t.uuid = UUID(UUID_THREAD, r->tid);
-        t.has_parent_uuid = 1;
-        t.parent_uuid = UUID(UUID_PROCESS, out->pid);
-        t.thread = &td;
-        emit_track(out, &t);
+            snprintf(name, sizeof name, "%.15s", first ? r->name : r->shown_name);
+        r->name_read_ns = first ? sp_now_ns() : now;
+    } else {
+        snprintf(name, sizeof name, "%s", r->shown_name);
+    }
+    if (first || strcmp(name, r->shown_name) != 0) {
+        r->described = out->session;
+        r->described_tid = r->tid;
+        snprintf(r->shown_name, sizeof r->shown_name, "%.15s", name);
+        emit_thread_track(out, r->tid, name);
     }
     if (holds && r->holds_described != out->session) {
         r->holds_described = out->session;
@@ -222,6 +246,7 @@ static const char *const wake_names[] = {
     [SP_WAKE_BROADCAST] = "broadcast",
     [SP_WAKE_BARRIER] = "barrier",
     [SP_WAKE_CHAN] = "wake",
+    [SP_WAKE_POST] = "sem_post",
 };
 
 /*
@@ -306,27 +331,64 @@ static void record_hold(struct sp_trace_out *out, struct sp_trace_ring *r, const
     emit_event(out, rec->t1, &e);
 }
 
-static void record_wake(struct sp_trace_out *out, struct sp_trace_ring *r, const struct sp_trace_rec *rec)
+/* An instant named name at rec->t0 on the track of thread tid, in category
+ * "wake", with the object's address and the record's flows out. */
+static void wake_instant(struct sp_trace_out *out, int tid, char *name, const struct sp_trace_rec *rec)
 {
-    char id[SP_NAME_MAX], name[SP_NAME_MAX + 32];
     char *category = "wake";
-    identity((const void *)(uintptr_t)rec->object, id);
-    const char *kind = rec->kind < sizeof wake_names / sizeof *wake_names ? wake_names[rec->kind] : "wake";
-    snprintf(name, sizeof name, "%s %s", kind ? kind : "wake", id);
-    describe_thread(out, r, false);
     Annotation a = annotation("object");
     a.value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_POINTER_VALUE;
     a.pointer_value = rec->object;
     Annotation *ap = &a;
     uint64_t ids[64];
     Event e;
-    event_init(&e, PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_INSTANT, UUID(UUID_THREAD, r->tid), name,
+    event_init(&e, PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_INSTANT, UUID(UUID_THREAD, tid), name,
                &category);
     e.n_debug_annotations = 1;
     e.debug_annotations = &ap;
     e.n_flow_ids = flows_out(rec, ids, 64);
     e.flow_ids = ids;
     emit_event(out, rec->t0, &e);
+}
+
+static void record_wake(struct sp_trace_out *out, struct sp_trace_ring *r, const struct sp_trace_rec *rec)
+{
+    char id[SP_NAME_MAX], name[SP_NAME_MAX + 32];
+    identity((const void *)(uintptr_t)rec->object, id);
+    const char *kind = rec->kind < sizeof wake_names / sizeof *wake_names ? wake_names[rec->kind] : "wake";
+    snprintf(name, sizeof name, "%s %s", kind ? kind : "wake", id);
+    describe_thread(out, r, false);
+    wake_instant(out, r->tid, name, rec);
+}
+
+/* The record's texts, as C strings. */
+static void texts(const struct sp_trace_rec *rec, char *a, char *b);
+
+/* True if a ring of thread tid has its track in this trace already. */
+static bool thread_described(const struct sp_trace_out *out, int tid)
+{
+    struct sp_trace_ring *rings = sp_trace_rings();
+    for (unsigned i = 0, used = sp_trace_rings_used(); i < used; i++)
+        if (rings[i].described == out->session && rings[i].described_tid == tid)
+            return true;
+    return false;
+}
+
+/*
+ * A joined thread's end, recorded by its joiner: the thread's track (which
+ * it may not have yet, if it recorded nothing) gets an instant "thread end"
+ * with the flow to the join's wait.
+ */
+static void record_thread_end(struct sp_trace_out *out, const struct sp_trace_rec *rec)
+{
+    char name[SP_TRACE_TEXT_MAX + 1];
+    texts(rec, name, NULL);
+    int tid = (int)rec->t1;
+    /* A ring of the thread drained later describes it again, with the
+     * name it had then, which stands. */
+    if (!thread_described(out, tid))
+        emit_thread_track(out, tid, name);
+    wake_instant(out, tid, "thread end", rec);
 }
 
 /* The record's texts, as C strings. */
@@ -433,6 +495,10 @@ void sp_trace_out_record(struct sp_trace_ring *r, const struct sp_trace_rec *rec
         break;
     case SP_REC_WAKE:
         record_wake(out, r, rec);
+        break;
+    case SP_REC_THREAD_END:
+        if (rec->nflows == 1 && rec->t1 > 0 && rec->t1 <= INT32_MAX)
+            record_thread_end(out, rec);
         break;
     case SP_REC_TASK_BEGIN:
     case SP_REC_TASK_END:

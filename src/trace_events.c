@@ -12,6 +12,12 @@
  * clock (id_base), so that the images of a process that execs, which
  * write one file, do not reuse each other's ids.
  *
+ * One record at a time per thread: a semaphore post may come from a signal
+ * handler (sem_post is async-signal-safe), and the thread it interrupted
+ * may be half-way through a record of its own, its flow ids and its ring
+ * in use. So every recording function marks the thread as recording, and
+ * one that finds the mark set records nothing and counts the record lost.
+ *
  * A hold is shown from when it began to keep someone waiting: the earliest
  * start of the current waiters' waits, or the moment the holder itself
  * acquired the lock after a wait, whichever is later (the holder's own
@@ -48,6 +54,26 @@ static SP_TLS unsigned acquired_next;
 static SP_TLS int64_t last_hold_start, last_hold_end;
 
 static uint64_t task_ids; /* atomic */
+
+/* Set while this thread builds and appends a record (see above). */
+static SP_TLS volatile int recording;
+
+static bool recording_begin(void)
+{
+    if (recording) {
+        sp_trace_ring_count_lost();
+        return false;
+    }
+    recording = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return true;
+}
+
+static void recording_end(void)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    recording = 0;
+}
 
 /*
  * The names of the tasks begun, by id modulo TASK_NAMES, so that the
@@ -104,6 +130,8 @@ static void remember_acquired(const void *object, int64_t at)
 
 void sp_trace_wait(const struct sp_waiter *w, int64_t end)
 {
+    if (!recording_begin())
+        return;
     struct sp_trace_rec r;
     int64_t start = w->spun_from_ns ? w->spun_from_ns : w->start_ns;
     rec_init(&r, SP_REC_WAIT, w->reason, start);
@@ -116,9 +144,10 @@ void sp_trace_wait(const struct sp_waiter *w, int64_t end)
         remember_acquired(w->object, end);
     if (end - start >= sp_trace_min_wait())
         sp_trace_ring_push(&r);
+    recording_end();
 }
 
-void sp_trace_release(const void *object, enum sp_wait_reason kind)
+static void record_release(const void *object, enum sp_wait_reason kind)
 {
     int64_t now = sp_now_ns(), since = now;
     uint64_t first = take_flows(MAX_FLOWS);
@@ -148,24 +177,76 @@ void sp_trace_release(const void *object, enum sp_wait_reason kind)
     sp_trace_ring_push(&r);
 }
 
-void sp_trace_wake(const void *object, enum sp_trace_wake_kind kind)
+void sp_trace_release(const void *object, enum sp_wait_reason kind)
 {
-    if (sp_in_profiler())
+    if (!recording_begin())
         return;
+    record_release(object, kind);
+    recording_end();
+}
+
+/* A wake-up's instant, with a flow to each waiter it may end; false when
+ * the wait table's bucket stayed busy (a post only). */
+static bool record_wake(const void *object, enum sp_trace_wake_kind kind)
+{
     int64_t now = sp_now_ns(), since = now;
     uint64_t first = take_flows(MAX_FLOWS);
-    enum sp_wakers which =
-        kind == SP_WAKE_SIGNAL || kind == SP_WAKE_BROADCAST ? SP_WAKERS_COND : SP_WAKERS_ANY;
+    enum sp_wakers which = kind == SP_WAKE_SIGNAL || kind == SP_WAKE_BROADCAST ? SP_WAKERS_COND
+                           : kind == SP_WAKE_POST                              ? SP_WAKERS_POST
+                                                                               : SP_WAKERS_ANY;
     int n = sp_wait_trace_wakers(object, which, first, MAX_FLOWS, &since);
-    flow_next = first + (uint64_t)n;
-    if (n == 0)
-        return;
+    flow_next = first + (uint64_t)(n > 0 ? n : 0); /* the unused ids go back */
+    if (n <= 0)
+        return n == 0;
     struct sp_trace_rec r;
     rec_init(&r, SP_REC_WAKE, kind, now);
     r.object = (uintptr_t)object;
     r.flow = first;
     r.nflows = (uint16_t)n;
     sp_trace_ring_push(&r);
+    return true;
+}
+
+void sp_trace_wake(const void *object, enum sp_trace_wake_kind kind)
+{
+    if (sp_in_profiler() || !recording_begin())
+        return;
+    record_wake(object, kind);
+    recording_end();
+}
+
+void sp_trace_post(const void *object)
+{
+    if (sp_in_profiler()) {
+        sp_trace_ring_count_lost(); /* a handler interrupted the profiler */
+        return;
+    }
+    if (!recording_begin())
+        return;
+    if (!record_wake(object, SP_WAKE_POST))
+        sp_trace_ring_count_lost();
+    recording_end();
+}
+
+uint64_t sp_trace_thread_end(const void *thread, int tid, const char *name, int64_t now)
+{
+    if (sp_in_profiler() || !recording_begin())
+        return 0;
+    _Alignas(8) unsigned char buf[sizeof(struct sp_trace_rec) + SP_TRACE_TEXT_MAX + 8];
+    struct sp_trace_rec *r = (struct sp_trace_rec *)buf;
+    rec_init(r, SP_REC_THREAD_END, 0, now);
+    r->t1 = tid;
+    r->object = (uintptr_t)thread;
+    r->flow = take_flows(1);
+    r->nflows = 1;
+    size_t n = name ? strnlen(name, SP_TRACE_TEXT_MAX) : 0;
+    if (n)
+        memcpy(buf + sizeof *r, name, n);
+    r->len1 = (uint16_t)n;
+    r->size = (uint16_t)((sizeof *r + n + 7) & ~(size_t)7);
+    uint64_t flow = sp_trace_ring_push(r) ? r->flow : 0;
+    recording_end();
+    return flow;
 }
 
 /* ---- Tasks, regions and logs --------------------------------------------- */
@@ -173,7 +254,7 @@ void sp_trace_wake(const void *object, enum sp_trace_wake_kind kind)
 /* A record carrying one or two texts (cut to SP_TRACE_TEXT_MAX bytes). */
 static void push_text(enum sp_trace_rec_type type, uint64_t object, const char *a, const char *b)
 {
-    if (sp_in_profiler())
+    if (sp_in_profiler() || !recording_begin())
         return;
     _Alignas(8) unsigned char buf[sizeof(struct sp_trace_rec) + 2 * SP_TRACE_TEXT_MAX + 8];
     struct sp_trace_rec *r = (struct sp_trace_rec *)buf;
@@ -188,6 +269,7 @@ static void push_text(enum sp_trace_rec_type type, uint64_t object, const char *
     r->len2 = (uint16_t)lb;
     r->size = (uint16_t)((sizeof *r + la + lb + 7) & ~(size_t)7);
     sp_trace_ring_push(r);
+    recording_end();
 }
 
 SP_PUBLIC syncprof_task syncprof__task_begin(const char *name)

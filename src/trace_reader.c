@@ -110,8 +110,19 @@ static int build(struct sp_trace *t, const Perfetto__Protos__Trace *msg)
         const Perfetto__Protos__TracePacket *p = msg->packet[i];
         if (p->data_case == PERFETTO__PROTOS__TRACE_PACKET__DATA_TRACK_DESCRIPTOR) {
             const Perfetto__Protos__TrackDescriptor *d = p->track_descriptor;
-            if (sp_trace_track_of(t, d->uuid))
+            struct sp_trace_track *seen = (struct sp_trace_track *)sp_trace_track_of(t, d->uuid);
+            if (seen) {
+                /* A thread described again was renamed: the last name
+                 * stands, as in Perfetto. */
+                if (d->thread && d->thread->thread_name && d->thread->thread_name[0]) {
+                    char *name = dup_or_empty(d->thread->thread_name);
+                    if (name) {
+                        free(seen->name);
+                        seen->name = name;
+                    }
+                }
                 continue;
+            }
             struct sp_trace_track *k = &t->tracks[t->ntracks++];
             k->uuid = d->uuid;
             k->parent = d->parent_uuid;

@@ -152,6 +152,11 @@ bool sp_trace_ring_push(const struct sp_trace_rec *rec)
     return true;
 }
 
+void sp_trace_ring_count_lost(void)
+{
+    __atomic_fetch_add(&unowned_lost, 1, __ATOMIC_RELAXED);
+}
+
 uint64_t sp_trace_ring_unowned_lost(void)
 {
     return __atomic_load_n(&unowned_lost, __ATOMIC_RELAXED);

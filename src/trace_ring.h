@@ -32,6 +32,7 @@ enum sp_trace_rec_type {
     SP_REC_TASK_BEGIN,   /* object: the task id; text: the name */
     SP_REC_TASK_END,     /* object: the task id */
     SP_REC_LOG,          /* text: category, then message */
+    SP_REC_THREAD_END,   /* a joined thread's end: object, t0, one flow out; t1: its tid; text: its name */
 };
 
 /* The kinds of a SP_REC_WAKE record. */
@@ -40,6 +41,7 @@ enum sp_trace_wake_kind {
     SP_WAKE_BROADCAST,
     SP_WAKE_BARRIER,   /* an arrival at a barrier, which may be the last */
     SP_WAKE_CHAN,      /* a send, receive or close that wakes a channel waiter */
+    SP_WAKE_POST,      /* a semaphore post */
 };
 
 struct sp_trace_rec {
@@ -63,7 +65,10 @@ struct sp_trace_ring {
     int tid;            /* the owner */
     uint64_t lost;      /* records dropped for want of room; owner adds, atomic */
     uint32_t described; /* the session whose trace has its track; writer's own */
+    int described_tid;  /* the owner whose track that is (a ring outlives its owner); writer's own */
     uint32_t holds_described; /* the same, for its holds track */
+    char shown_name[16]; /* the name its track has in that trace; writer's own */
+    int64_t name_read_ns; /* when the writer last read the owner's name; writer's own */
     char name[16];      /* the owner's name when it claimed the ring */
     unsigned char *data;
 };
@@ -80,7 +85,11 @@ struct sp_trace_ring *sp_trace_ring_self(void);
  */
 bool sp_trace_ring_push(const struct sp_trace_rec *rec);
 
-/* Records lost because no ring was free. */
+/* A record lost before it reached a ring (sp_trace_ring_unowned_lost). */
+void sp_trace_ring_count_lost(void);
+
+/* Records lost because no ring was free, or counted by
+ * sp_trace_ring_count_lost. */
 uint64_t sp_trace_ring_unowned_lost(void);
 
 /* Maps the rings' memory (once); false when it cannot be mapped. */

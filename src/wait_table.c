@@ -193,7 +193,10 @@ int sp_wait_trace_wakers(const void *object, enum sp_wakers which, uint64_t firs
 {
     struct sp_wait_bucket *b = bucket_of(object);
     int n = 0;
-    sp_spin_lock(&b->lock);
+    if (which != SP_WAKERS_POST)
+        sp_spin_lock(&b->lock);
+    else if (!sp_spin_lock_bounded(&b->lock, 1024))
+        return -1;
     for (struct sp_waiter *w = b->head; w && n < max; w = w->next) {
         if (w->object != object)
             continue;

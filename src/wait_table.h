@@ -159,7 +159,8 @@ void sp_wait_wake_cond(const void *cond, bool all, int64_t now);
 enum sp_wakers {
     SP_WAKERS_RELEASE, /* a lock's release: its waiters, and condition waiters woken to re-acquire it */
     SP_WAKERS_COND,    /* a signal or broadcast: the condition waiters it just woke */
-    SP_WAKERS_ANY,     /* a post, send, receive or close: every waiter on the object */
+    SP_WAKERS_ANY,     /* a send, receive or close: every waiter on the object */
+    SP_WAKERS_POST,    /* a semaphore post: as ANY, but it may run in a signal handler */
 };
 
 /*
@@ -167,7 +168,9 @@ enum sp_wakers {
  * says who) the flow ids first, first + 1, ..., at most max of them;
  * returns how many. *since is set to the earliest time from which one of
  * them waited for object (for a release: the start of the hold's
- * contended part), or left alone when there is none.
+ * contended part), or left alone when there is none. For SP_WAKERS_POST
+ * the bucket's lock is only tried for a while (the handler may have
+ * interrupted its holder): -1 when it stayed busy.
  */
 int sp_wait_trace_wakers(const void *object, enum sp_wakers which, uint64_t first, int max,
                          int64_t *since);

@@ -15,8 +15,11 @@
 #include <syncprof/pthread.h>
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +301,16 @@ static void lifecycle(const char *mode, char *path, size_t size)
     free(out);
 }
 
+/* Starts a trace of this process into a new file dir/name.trace; its fd. */
+static int trace_into(char dir[64], char path[128], const char *name)
+{
+    ps_tmpdir(dir);
+    snprintf(path, 128, "%s/%s.trace", dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert(fd >= 0 && syncprof_trace_start(fd) == 0);
+    return fd;
+}
+
 /* A hold of an rwlock someone waited for says how it was held: a reader
  * keeps a writer waiting, then the writer keeps a reader waiting. */
 static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
@@ -317,10 +330,7 @@ static void *rw_writer(void *arg)
 Test(trace, rwlock_holds_say_read_or_write)
 {
     char dir[64], path[128];
-    ps_tmpdir(dir);
-    snprintf(path, sizeof path, "%s/rw.trace", dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    cr_assert(fd >= 0 && syncprof_trace_start(fd) == 0);
+    int fd = trace_into(dir, path, "rw");
     pthread_t w;
     pthread_rwlock_rdlock(&rw);
     __atomic_store_n(&rw_stage, 1, __ATOMIC_RELEASE);
@@ -349,6 +359,197 @@ Test(trace, rwlock_holds_say_read_or_write)
               "holds of the rwlock: %d read, %d write (want one of each at least)", read_holds,
               write_holds);
     sp_trace_free(&t);
+    ps_sh(NULL, "rm -rf %s", dir);
+}
+
+/* ---- Arrows from a semaphore post and from a joined thread's end ---------- */
+
+static sem_t posted;
+
+static void *sem_waiter(void *arg)
+{
+    pthread_setname_np(pthread_self(), "sem-waiter");
+    sem_wait(&posted); /* blocks until the main thread posts */
+    return arg;
+}
+
+static int joinee_named; /* atomic */
+
+static void *joinee(void *arg)
+{
+    pthread_setname_np(pthread_self(), "joinee");
+    __atomic_store_n(&joinee_named, 1, __ATOMIC_RELEASE);
+    usleep(20000); /* not a wrapped wait: the thread records nothing */
+    return arg;
+}
+
+/* The last wait slice on object in the track of the thread named thread
+ * (the last: a joined thread's pthread_t is often the next one's). */
+static const struct sp_trace_slice *wait_on(const struct sp_trace *t, const char *thread,
+                                            const void *object)
+{
+    const struct sp_trace_track *th = tc_thread(t, thread);
+    cr_assert(th, "no track named %s", thread);
+    const struct sp_trace_slice *last = NULL;
+    for (size_t i = 0; i < t->nslices; i++)
+        if (t->slices[i].track == th->uuid && t->slices[i].object == (uintptr_t)object &&
+            t->slices[i].dur > 0)
+            last = &t->slices[i];
+    return last;
+}
+
+Test(trace, sem_post_and_thread_end_draw_arrows)
+{
+    char dir[64], path[128];
+    int fd = trace_into(dir, path, "arrows");
+    pthread_setname_np(pthread_self(), "main-thread");
+    sem_init(&posted, 0, 0);
+    pthread_t w, j;
+    pthread_create(&w, NULL, sem_waiter, NULL);
+    usleep(20000); /* the waiter blocks meanwhile */
+    cr_assert_eq(sem_post(&posted), 0);
+    pthread_join(w, NULL);
+    pthread_create(&j, NULL, joinee, NULL);
+    while (!__atomic_load_n(&joinee_named, __ATOMIC_ACQUIRE))
+        usleep(100);
+    pthread_join(j, NULL); /* waits about 20 ms for the thread's end */
+    cr_assert_eq(syncprof_trace_stop(), 0);
+    close(fd);
+
+    struct sp_trace t;
+    tc_read(path, &t);
+    const struct sp_trace_slice *sw = wait_on(&t, "sem-waiter", &posted);
+    cr_assert(sw, "no semaphore wait slice");
+    cr_assert(sw->n_in >= 1, "the semaphore wait has no arrow");
+    const struct sp_trace_slice *post = tc_flow_source(&t, sw->flows_in[0]);
+    cr_assert(post, "the semaphore wait's arrow starts nowhere");
+    cr_expect(strncmp(post->name, "sem_post", 8) == 0, "the arrow starts at %s", post->name);
+    cr_expect_eq(post->track, tc_thread(&t, "main-thread")->uuid, "the post is not the poster's");
+
+    const struct sp_trace_slice *jw = wait_on(&t, "main-thread", (const void *)j);
+    cr_assert(jw, "no join wait slice");
+    cr_assert(jw->n_in >= 1, "the join has no arrow");
+    const struct sp_trace_slice *end = tc_flow_source(&t, jw->flows_in[0]);
+    cr_assert(end, "the join's arrow starts nowhere");
+    cr_expect_str_eq(end->name, "thread end");
+    const struct sp_trace_track *jt = tc_thread(&t, "joinee");
+    cr_assert(jt, "the joined thread has no track");
+    cr_expect_eq(end->track, jt->uuid, "the thread end is not on the joined thread's track");
+    sp_trace_free(&t);
+    sem_destroy(&posted);
+    ps_sh(NULL, "rm -rf %s", dir);
+}
+
+/* A thread renamed after its first recorded wait: its track carries the
+ * new name (the writer reads names again at most once a second). */
+static pthread_mutex_t rename_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *renamed(void *arg)
+{
+    pthread_setname_np(pthread_self(), "first-name");
+    pthread_mutex_lock(&rename_lock); /* waits: the main thread holds it */
+    pthread_mutex_unlock(&rename_lock);
+    pthread_setname_np(pthread_self(), "second-name");
+    usleep(1300000);
+    pthread_mutex_lock(&rename_lock); /* waits again */
+    pthread_mutex_unlock(&rename_lock);
+    return arg;
+}
+
+Test(trace, a_renamed_thread_shows_its_new_name, .timeout = 30)
+{
+    char dir[64], path[128];
+    int fd = trace_into(dir, path, "rename");
+    pthread_t th;
+    pthread_mutex_lock(&rename_lock);
+    pthread_create(&th, NULL, renamed, NULL);
+    usleep(20000);
+    pthread_mutex_unlock(&rename_lock);
+    usleep(200000); /* the writer drains the first wait under the first name */
+    pthread_mutex_lock(&rename_lock);
+    usleep(1500000); /* the thread, renamed, waits again */
+    pthread_mutex_unlock(&rename_lock);
+    pthread_join(th, NULL);
+    cr_assert_eq(syncprof_trace_stop(), 0);
+    close(fd);
+
+    struct sp_trace t;
+    tc_read(path, &t);
+    cr_expect(tc_thread(&t, "second-name") != NULL, "the track kept the thread's first name");
+    cr_expect(tc_thread(&t, "first-name") == NULL, "a track still has the first name");
+    sp_trace_free(&t);
+    ps_sh(NULL, "rm -rf %s", dir);
+}
+
+/* sem_post is async-signal-safe: posting from a signal handler while the
+ * interrupted thread records its own waits neither hangs nor garbles the
+ * trace. */
+static sem_t from_handler;
+static volatile sig_atomic_t handler_posts;
+
+static void post_in_handler(int sig)
+{
+    (void)sig;
+    int e = errno;
+    sem_post(&from_handler);
+    handler_posts++;
+    errno = e;
+}
+
+static void *handler_sem_waiter(void *arg)
+{
+    for (int i = 0; i < 200; i++)
+        while (sem_wait(&from_handler) != 0)
+            ;
+    return arg;
+}
+
+static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *contender(void *arg)
+{
+    for (int i = 0; i < 20000; i++) {
+        pthread_mutex_lock(&busy_lock);
+        pthread_mutex_unlock(&busy_lock);
+    }
+    return arg;
+}
+
+Test(trace, sem_post_in_a_signal_handler, .timeout = 60)
+{
+    char dir[64], path[128];
+    int fd = trace_into(dir, path, "handler");
+    sem_init(&from_handler, 0, 0);
+    struct sigaction sa = { .sa_handler = post_in_handler };
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
+    pthread_t w, c[2];
+    pthread_create(&w, NULL, handler_sem_waiter, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&c[i], NULL, contender, NULL);
+    /* The signals land on the contenders, which record waits and releases. */
+    for (int i = 0; i < 200; i++) {
+        pthread_kill(c[i % 2], SIGUSR1);
+        usleep(500);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(c[i], NULL);
+    while (handler_posts < 200) /* a contender that ended early left a post undone */
+        post_in_handler(0);
+    pthread_join(w, NULL);
+    signal(SIGUSR1, SIG_DFL);
+    cr_assert_eq(syncprof_trace_stop(), 0);
+    close(fd);
+
+    struct sp_trace t;
+    tc_read(path, &t); /* decodes: no record was garbled */
+    int sem_waits = 0;
+    for (size_t i = 0; i < t.nslices; i++)
+        sem_waits += t.slices[i].object == (uintptr_t)&from_handler && t.slices[i].dur > 0;
+    cr_expect(sem_waits >= 1, "no semaphore wait recorded");
+    sp_trace_free(&t);
+    sem_destroy(&from_handler);
     ps_sh(NULL, "rm -rf %s", dir);
 }
 

@@ -143,6 +143,7 @@
 #define pthread_barrier_wait        syncprof_barrier_wait
 #define sem_wait                    syncprof_sem_wait
 #define sem_timedwait               syncprof_sem_timedwait
+#define sem_post                    syncprof_sem_post
 #endif
 
 #endif /* !__ASSEMBLER__ */

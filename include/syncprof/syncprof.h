@@ -8,8 +8,8 @@
  *   - the pthread wrappers (syncprof_mutex_lock ... syncprof_barrier_wait)
  *     return exactly what their pthread twin returns, so that they can
  *     stand in for it, with one addition: a NULL object gives EINVAL;
- *   - syncprof_sem_wait, syncprof_sem_timedwait: as sem_wait, 0 or -1 with
- *     errno set (the semaphore API's own rule);
+ *   - syncprof_sem_wait, syncprof_sem_timedwait, syncprof_sem_post: as
+ *     their twins, 0 or -1 with errno set (the semaphore API's own rule);
  *   - syncprof_select (<syncprof/chan.h>): the index of the case that
  *     proceeded (>= 0) or a negative errno value, one int for both;
  *   - syncprof_chan_make: the channel, or NULL with errno set (a
@@ -186,9 +186,11 @@ int syncprof_cond_destroy(pthread_cond_t *c) SYNCPROF_NOTHROW;
 int syncprof_join(pthread_t t, void **retval);
 int syncprof_barrier_wait(pthread_barrier_t *b) SYNCPROF_NOTHROW;
 
-/* 0, or -1 with errno set, as sem_wait and sem_timedwait. */
+/* 0, or -1 with errno set, as sem_wait, sem_timedwait and sem_post.
+ * syncprof_sem_post is async-signal-safe, as sem_post. */
 int syncprof_sem_wait(sem_t *s);
 int syncprof_sem_timedwait(sem_t *s, const struct timespec *abstime);
+int syncprof_sem_post(sem_t *s);
 
 #ifdef __cplusplus
 }
