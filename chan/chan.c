@@ -325,7 +325,7 @@ SP_PUBLIC int syncprof_chan_close(syncprof_chan *c)
 {
     if (!c)
         return EINVAL;
-    struct wakeups wk = { .chan = c };
+    struct wakeups wk = { .n = 0 };
     int saved = errno;
     sp_spin_lock(&c->lock);
     bias_lock_out(c, true, thread_id()); /* enq is written below */

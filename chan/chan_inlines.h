@@ -18,13 +18,13 @@
 #include "futex.h"
 #include "trace.h"
 
-/* A trace shows the wake-up as an arrow from this thread to the waiter on
- * chan (NULL: unknown, no arrow). */
-static inline void futex_wake_one(const syncprof_chan *chan, uint32_t *addr)
+/* A trace shows the wake-up as an arrow from this thread to the waiters
+ * registered on object (a channel, or the first channel of a select). */
+static inline void futex_wake_one(const void *object, uint32_t *addr)
 {
     woke_partner = true;
-    if (chan && sp_tracing())
-        sp_trace_wake(chan, SP_WAKE_CHAN);
+    if (sp_tracing())
+        sp_trace_wake(object, SP_WAKE_CHAN);
     sp_futex_wake(addr, 1);
 }
 
@@ -36,18 +36,20 @@ static inline bool futex_wait_until(uint32_t *addr, uint32_t val, const struct t
     return !(r == -1 && errno == ETIMEDOUT);
 }
 
-static inline void wake_later(struct wakeups *wk, uint32_t *addr)
+static inline void wake_later(struct wakeups *wk, uint32_t *addr, const void *object)
 {
-    if (wk->n == (int)(sizeof wk->addr / sizeof wk->addr[0]))
-        futex_wake_one(wk->chan, addr); /* rare (close): wake under the lock */
-    else
+    if (wk->n == (int)(sizeof wk->addr / sizeof wk->addr[0])) {
+        futex_wake_one(object, addr); /* rare (close): wake under the lock */
+    } else {
+        wk->object[wk->n] = object;
         wk->addr[wk->n++] = addr;
+    }
 }
 
 static inline void wake_now(struct wakeups *wk)
 {
     for (int i = 0; i < wk->n; i++)
-        futex_wake_one(wk->chan, wk->addr[i]);
+        futex_wake_one(wk->object[i], wk->addr[i]);
     wk->n = 0;
 }
 

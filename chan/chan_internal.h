@@ -121,7 +121,11 @@ struct waiter {
  * A call with one case (every send and receive): its sel, its waiter and,
  * for values of at most 8 bytes, the value itself on one cache line, so a
  * hand-off moves one line of the waiting thread's to the completing one
- * and back instead of three.
+ * and back instead of three. Every blocking call's sel is one of these
+ * (select_run): a call of several cases, which leaves w unused, keeps in
+ * w.chan the object its wait is registered on, as a call of one case has
+ * it there anyway, so that whoever completes a case can draw a trace's
+ * arrow to the wait (registered_object).
  */
 #define INLINE_ELEM 8
 struct single {
@@ -130,6 +134,12 @@ struct single {
     unsigned char buf[INLINE_ELEM]; /* the value, when w.elem points here */
 } __attribute__((aligned(64)));
 _Static_assert(sizeof(struct single) == 64, "struct single is one cache line");
+
+/* The object the call owning s registered its wait on (see struct single). */
+static inline const void *registered_object(const struct sel *s)
+{
+    return ((const struct single *)(const void *)s)->w.chan;
+}
 
 /*
  * The hand-off slot of an unbuffered channel (see slot.c): a state
@@ -193,11 +203,12 @@ struct syncprof_chan {
     struct queue recvq;       /* blocked receivers; under lock */
 };
 
-/* Futex wakes owed once the lock is released. */
+/* Futex wakes owed once the lock is released, each with the object its
+ * waiter's wait is registered on, for a trace's arrow. */
 struct wakeups {
     int n;
     uint32_t *addr[4];
-    const syncprof_chan *chan; /* the channel of the waiters woken, for a trace; NULL: several */
+    const void *object[4];
 };
 
 enum ring_result { RING_OK, RING_WOULD_BLOCK, RING_CLOSED };

@@ -87,7 +87,7 @@ void finish_locked(struct queue *q, struct waiter *w, uint32_t prev, bool ok,
     s->index = w->index;
     s->ok = ok;
     if (prev == SEL_SLEEPING)
-        wake_later(wk, &s->state);
+        wake_later(wk, &s->state, registered_object(s));
     __atomic_store_n(&s->state, SEL_DONE, __ATOMIC_RELEASE); /* s may vanish now */
 }
 
@@ -127,7 +127,7 @@ void settle_locked(syncprof_chan *c, struct wakeups *wk)
 /* A fast-path operation saw waiters on the other side: let them proceed. */
 void settle(syncprof_chan *c)
 {
-    struct wakeups wk = { .chan = c };
+    struct wakeups wk = { .n = 0 };
     sp_spin_lock(&c->lock);
     settle_locked(c, &wk);
     sp_spin_unlock(&c->lock);

@@ -190,10 +190,11 @@ int select_run(syncprof_select_case *cases, size_t n, const struct timespec *dea
     if (select_space_init(&sp, n) != 0)
         return -ENOMEM;
     size_t m = order_cases(cases, n, &sp);
-    struct wakeups wk = { .chan = m == 1 ? cases[sp.lockorder[0]].chan : NULL };
+    struct wakeups wk = { .n = 0 };
     struct single one;
     struct sel *s = &one.s;
     struct waiter *ws = m == 1 ? &one.w : sp.waiters;
+    one.w.chan = (syncprof_chan *)(uintptr_t)o->object; /* registered_object(s); m == 1: rewritten alike */
     *s = (struct sel){ .state = SEL_WAITING };
     bool wait = false, inl = false;
 

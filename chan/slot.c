@@ -171,7 +171,7 @@ static inline int slot_try_complete(syncprof_chan *c, bool send, void *elem, uin
     }
     if (st == partner + 1) {
         if (wk)
-            wake_later(wk, slot_futex(c));
+            wake_later(wk, slot_futex(c), c);
         else
             futex_wake_one(c, slot_futex(c));
     }
@@ -213,7 +213,7 @@ void slot_close_locked(syncprof_chan *c, struct wakeups *wk)
         if (__atomic_compare_exchange_n(&c->slot.h.state, &st, SLOT_DONE_CLOSED, false,
                                         __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
             if (st == SLOT_RECV_SLEEPING || st == SLOT_SEND_SLEEPING)
-                wake_later(wk, slot_futex(c));
+                wake_later(wk, slot_futex(c), c);
             return;
         }
     }

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <syncprof/chan.h>
 #include <syncprof/trace.h>
 
 #include "preload_support.h"
@@ -437,6 +438,53 @@ Test(trace, sem_post_and_thread_end_draw_arrows)
     cr_expect_eq(end->track, jt->uuid, "the thread end is not on the joined thread's track");
     sp_trace_free(&t);
     sem_destroy(&posted);
+    ps_sh(NULL, "rm -rf %s", dir);
+}
+
+/* A select over two channels, completed by a send on its second: the
+ * select's wait (registered on its first channel) still gets the arrow. */
+static syncprof_chan *sel_a, *sel_b;
+
+static void *selector(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "selector");
+    int va = 0, vb = 0;
+    syncprof_select_case cases[2] = { { sel_a, SYNCPROF_SELECT_RECV, &va, false },
+                                      { sel_b, SYNCPROF_SELECT_RECV, &vb, false } };
+    int r = syncprof_select(cases, 2, NULL, false);
+    return (void *)(intptr_t)(r == 1 && vb == 7);
+}
+
+Test(trace, a_select_completed_on_its_second_channel_has_an_arrow)
+{
+    char dir[64], path[128];
+    int fd = trace_into(dir, path, "select");
+    pthread_setname_np(pthread_self(), "main-thread");
+    sel_a = syncprof_chan_make(sizeof(int), 0);
+    sel_b = syncprof_chan_make(sizeof(int), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, selector, NULL);
+    usleep(20000); /* the select blocks meanwhile */
+    int v = 7;
+    cr_assert_eq(syncprof_chan_send(sel_b, &v), 0);
+    void *ok;
+    pthread_join(th, &ok);
+    cr_assert(ok, "the select did not receive 7 on its second case");
+    cr_assert_eq(syncprof_trace_stop(), 0);
+    close(fd);
+
+    struct sp_trace t;
+    tc_read(path, &t);
+    const struct sp_trace_slice *sw = wait_on(&t, "selector", sel_a);
+    cr_assert(sw, "no select wait slice");
+    cr_assert(sw->n_in >= 1, "the select's wait has no arrow");
+    const struct sp_trace_slice *src = tc_flow_source(&t, sw->flows_in[0]);
+    cr_assert(src, "the select's arrow starts nowhere");
+    cr_expect_eq(src->track, tc_thread(&t, "main-thread")->uuid, "the arrow is not from the sender");
+    sp_trace_free(&t);
+    syncprof_chan_free(sel_a);
+    syncprof_chan_free(sel_b);
     ps_sh(NULL, "rm -rf %s", dir);
 }
 
