@@ -256,3 +256,13 @@ void sp_leave_profiler(void)
     if (--in_profiler == 0)
         pthread_setcancelstate(outside, NULL);
 }
+
+/* libunwind is set up at load, inside the profiler: it takes its own lock,
+ * which a program's hold profile would otherwise show (under `syncprof
+ * run`, as a hold of every program's). */
+__attribute__((constructor)) static void unwinder_setup_at_load(void)
+{
+    sp_enter_profiler();
+    sp_unwinder_setup();
+    sp_leave_profiler();
+}

@@ -102,11 +102,6 @@ void sp_unwinder_setup(void)
         unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
 }
 
-__attribute__((constructor)) static void unwinder_setup_at_load(void)
-{
-    sp_unwinder_setup();
-}
-
 /* Frames the library itself may add below the wrapper's caller (the
  * borrowed-stack switch among them). */
 #define SP_INTERNAL_FRAMES 24

@@ -78,6 +78,23 @@ Test(preload, each_function_in_its_profile)
     free(mutex);
 }
 
+/* The profiler's own locks are not the program's: a program that takes
+ * no lock at all has an empty hold profile, even with every hold timed
+ * (libunwind's lock, taken while syncprof loads, once showed there). */
+Test(preload, no_locks_no_holds)
+{
+    char dir[64], path[4096];
+    ps_tmpdir(dir);
+    int st = ps_sh(NULL, "timeout 60 " SP_TOOL " run --quiet --hold-rate 1 --out '%s' -- /bin/true",
+                   dir);
+    cr_assert_eq(st, 0, "status %d", st);
+    cr_assert_eq(ps_profiles(dir, "hold", 0, -1, path), 1);
+    char *hold = ps_folded(path);
+    cr_expect_str_eq(hold, "", "holds in a program without locks:\n%s", hold);
+    free(hold);
+    ps_sh(NULL, "rm -rf %s", dir);
+}
+
 Test(preload, cxx_standard_locks_demangled)
 {
     char dir[64], path[4096], *out;
