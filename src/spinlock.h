@@ -38,35 +38,36 @@ typedef struct {
 
 #define SP_SPINLOCK_INIT { 0 }
 
-/* The exchange is seq_cst, not only acquire: the channels' lock takes
- * part in a Dekker check (chan/chan.c, "The slot"), where the holder
+/* One try. The exchange is seq_cst, not only acquire: the channels' lock
+ * takes part in a Dekker check (chan/chan.c, "The slot"), where the holder
  * reads another word after taking the lock. On x86 the two are one
  * instruction. */
-static inline void sp_spin_lock(sp_spinlock *l)
+static inline bool sp_spin_try(sp_spinlock *l)
 {
-    for (unsigned spins = 0;; spins++) {
-        if (!__atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
-            !__atomic_exchange_n(&l->locked, 1, __ATOMIC_SEQ_CST))
-            return;
-        sp_spin_pause(spins);
-    }
+    return !__atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
+           !__atomic_exchange_n(&l->locked, 1, __ATOMIC_SEQ_CST);
 }
 
-/* Whether the lock is held now; seq_cst, for the same Dekker check. */
+static inline void sp_spin_lock(sp_spinlock *l)
+{
+    for (unsigned spins = 0; !sp_spin_try(l); spins++)
+        sp_spin_pause(spins);
+}
+
 /* sp_spin_lock that gives up (false) after spins tries: for a caller that
  * may run in a signal handler which interrupted the holder, its own
  * thread, where waiting would never end. */
 static inline bool sp_spin_lock_bounded(sp_spinlock *l, unsigned spins)
 {
     for (unsigned i = 0; i < spins; i++) {
-        if (!__atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
-            !__atomic_exchange_n(&l->locked, 1, __ATOMIC_SEQ_CST))
+        if (sp_spin_try(l))
             return true;
         sp_cpu_relax();
     }
     return false;
 }
 
+/* Whether the lock is held now; seq_cst, for the same Dekker check. */
 static inline bool sp_spin_is_locked(sp_spinlock *l)
 {
     return __atomic_load_n(&l->locked, __ATOMIC_SEQ_CST) != 0;

@@ -206,12 +206,12 @@ static void describe_thread(struct sp_trace_out *out, struct sp_trace_ring *r, b
     bool first = r->described != out->session || r->described_tid != r->tid;
     if (first)
         r->holds_described = 0; /* a new owner's holds track is not described either */
-    int64_t now = first ? 0 : sp_now_ns();
+    int64_t now = sp_now_ns();
     if (first || now - r->name_read_ns >= NAME_REREAD_NS) {
         snprintf(path, sizeof path, "/proc/self/task/%d/comm", r->tid);
         if (!read_line(path, name, sizeof name))
             snprintf(name, sizeof name, "%.15s", first ? r->name : r->shown_name);
-        r->name_read_ns = first ? sp_now_ns() : now;
+        r->name_read_ns = now;
     } else {
         snprintf(name, sizeof name, "%s", r->shown_name);
     }
@@ -362,7 +362,16 @@ static void record_wake(struct sp_trace_out *out, struct sp_trace_ring *r, const
 }
 
 /* The record's texts, as C strings. */
-static void texts(const struct sp_trace_rec *rec, char *a, char *b);
+static void texts(const struct sp_trace_rec *rec, char *a, char *b)
+{
+    const char *t = (const char *)(rec + 1);
+    memcpy(a, t, rec->len1);
+    a[rec->len1] = '\0';
+    if (b) {
+        memcpy(b, t + rec->len1, rec->len2);
+        b[rec->len2] = '\0';
+    }
+}
 
 /* True if a ring of thread tid has its track in this trace already. */
 static bool thread_described(const struct sp_trace_out *out, int tid)
@@ -389,18 +398,6 @@ static void record_thread_end(struct sp_trace_out *out, const struct sp_trace_re
     if (!thread_described(out, tid))
         emit_thread_track(out, tid, name);
     wake_instant(out, tid, "thread end", rec);
-}
-
-/* The record's texts, as C strings. */
-static void texts(const struct sp_trace_rec *rec, char *a, char *b)
-{
-    const char *t = (const char *)(rec + 1);
-    memcpy(a, t, rec->len1);
-    a[rec->len1] = '\0';
-    if (b) {
-        memcpy(b, t + rec->len1, rec->len2);
-        b[rec->len2] = '\0';
-    }
 }
 
 static void record_task(struct sp_trace_out *out, struct sp_trace_ring *r, const struct sp_trace_rec *rec)
