@@ -36,10 +36,24 @@
  * and the wrapper's (a loaded machine does that for milliseconds) makes
  * the program's time longer than the wait it measured. So a run whose
  * only fault is a duration off by more than 1% is taken again, up to
- * ATTEMPTS times; the last run's mismatches are what fail the test.
+ * ATTEMPTS times; the last run's mismatches are what fail the test (the
+ * retries are logged at info level: Criterion exits non-zero after any
+ * warning, even when every test passed).
+ *
+ * The program's time is also longer by what the wrapper does after it has
+ * read the wait's end: the first wait on a lock finds the lock's identity
+ * and statistics rows, first touches of their tables' pages. A page fault
+ * costs tens of microseconds on a virtual machine, and under
+ * AddressSanitizer each touch faults a shadow page too, which takes a
+ * 30 ms wait's slack past 1%: sanitized builds allow 2%.
  */
 #define ATTEMPTS 3
-static char mismatch[512]; /* "" when every duration was within 1% */
+#ifdef __SANITIZE_ADDRESS__
+#define SLACK_PERCENT 2
+#else
+#define SLACK_PERCENT 1
+#endif
+static char mismatch[512]; /* "" when every duration was within SLACK_PERCENT */
 
 struct truth {
     char thread[32], kind[32];
@@ -84,7 +98,7 @@ static const struct sp_trace_slice *check_wait(const struct sp_trace *t, const s
     if (name)
         cr_expect_str_eq(found->name, name);
     int64_t diff = llabs(found->dur - w->ns);
-    if (diff * 100 > w->ns) {
+    if (diff * 100 > w->ns * SLACK_PERCENT) {
         size_t used = strlen(mismatch);
         snprintf(mismatch + used, sizeof mismatch - used, "%s: traced %lld ns, timed %lld ns; ",
                  found->name, (long long)found->dur, (long long)w->ns);
@@ -168,9 +182,9 @@ static void api_case(const char *format)
         check_api_trace(path, w, run_prog(cmd, w, 8));
         if (!mismatch[0])
             break;
-        cr_log_warn("attempt %d: %s", attempt + 1, mismatch);
+        cr_log_info("attempt %d: %s", attempt + 1, mismatch);
     }
-    cr_expect(!mismatch[0], "durations off by more than 1%%: %s", mismatch);
+    cr_expect(!mismatch[0], "durations off by more than %d%%: %s", SLACK_PERCENT, mismatch);
 }
 
 Test(trace, api_ground_truth)
@@ -269,9 +283,9 @@ Test(trace, unmodified_program_under_syncprof_run)
         sp_trace_free(&t);
         if (!mismatch[0])
             break;
-        cr_log_warn("attempt %d: %s", attempt + 1, mismatch);
+        cr_log_info("attempt %d: %s", attempt + 1, mismatch);
     }
-    cr_expect(!mismatch[0], "durations off by more than 1%%: %s", mismatch);
+    cr_expect(!mismatch[0], "durations off by more than %d%%: %s", SLACK_PERCENT, mismatch);
 }
 
 /* ---- Exit, fork, exec ------------------------------------------------------ */
