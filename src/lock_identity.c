@@ -8,6 +8,7 @@
  * finding, adding and removing cost a bounded scan however many locks came
  * and went; a removed lock leaves a tombstone that a later lock reuses.
  */
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +186,34 @@ bool sp_lock_token(const void *lock, uintptr_t use_site, char buf[SP_LOCK_TOKEN_
     return e != NULL;
 }
 
+uint64_t sp_lock_birth(const void *lock)
+{
+    struct lock_entry *f;
+    uint64_t birth = 0;
+    if (!lock || lock == TOMBSTONE || __atomic_load_n(&ids_used, __ATOMIC_RELAXED) == 0)
+        return 0;
+    sp_spin_lock(&ids_lock);
+    struct lock_entry *e = find_locked(lock, &f);
+    if (e)
+        birth = ((uint64_t)e->site + 1) << 32 | e->ordinal;
+    sp_spin_unlock(&ids_lock);
+    return birth;
+}
+
+bool sp_lock_birth_token(uint64_t birth, char buf[SP_LOCK_TOKEN_MAX])
+{
+    uint64_t site = birth >> 32;
+    if (site == 0 || site > SP_LOCK_SITES)
+        return false;
+    sp_spin_lock(&ids_lock);
+    uintptr_t pc = sites[site - 1].pc;
+    sp_spin_unlock(&ids_lock);
+    if (pc == 0)
+        return false;
+    format_token(buf, pc, (uint32_t)birth);
+    return true;
+}
+
 uint64_t sp_lock_ids_dropped(void)
 {
     return __atomic_load_n(&dropped, __ATOMIC_RELAXED);
@@ -228,8 +257,21 @@ bool sp_lock_site_text(struct sp_symbolizer *s, const char *token, char *out, si
         return false;
     const char *suffix = end; /* "" or " #N" */
     struct sp_symbol sym;
-    if (!s || sp_symbolize(s, pc, &sym) != 0 || !sym.known) {
+    if (!s || sp_symbolize(s, pc, &sym) != 0) {
         snprintf(out, n, "%s", token);
+        return true;
+    }
+    if (!sym.known) {
+        /* A stripped binary: the site as its file and offset in it, which
+         * `addr2line -e FILE` reads and which, unlike the address, is the
+         * same in every run. */
+        const struct sp_mapping *m = sym.mapping >= 0 ? sp_symbolizer_mapping(s, (size_t)sym.mapping) : NULL;
+        const char *base = m && m->path ? strrchr(m->path, '/') : NULL;
+        if (m && m->path)
+            snprintf(out, n, "%s+%#" PRIx64 "%s", base ? base + 1 : m->path,
+                     (uint64_t)(pc - m->start) + m->file_offset, suffix);
+        else
+            snprintf(out, n, "%s", token);
         return true;
     }
     /* Where the call is: the innermost function not of syncprof's own

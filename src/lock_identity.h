@@ -51,6 +51,18 @@ void sp_lock_gone(const void *lock);
  */
 bool sp_lock_token(const void *lock, uintptr_t use_site, char buf[SP_LOCK_TOKEN_MAX]);
 
+/*
+ * lock's birth as one word, for a record that may outlive the lock (the
+ * tracer's, written out a flush later): its site's index + 1 in the high
+ * half, its ordinal in the low half; 0 when lock has no birth site yet.
+ * A site is never removed, so the word stays good after lock is destroyed.
+ */
+uint64_t sp_lock_birth(const void *lock);
+
+/* The token (as sp_lock_token's) of a birth word; false for 0 or a site the
+ * table does not hold (a fork's child that started its table afresh). */
+bool sp_lock_birth_token(uint64_t birth, char buf[SP_LOCK_TOKEN_MAX]);
+
 /* Locks whose identity could not be kept (table or sites full). */
 uint64_t sp_lock_ids_dropped(void);
 

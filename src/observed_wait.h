@@ -65,11 +65,14 @@ static inline void sp_observe_end(struct sp_observed *o, bool counts, void *leaf
 {
     int64_t end = sp_now_ns();
     sp_wait_end(&o->w);
-    if (counts && sp_tracing())
+    if (!counts)
+        return;
+    /* The block event first: a statically initialised lock gets its birth
+     * site there, which the trace's record then carries. */
+    sp_block_event(o->w.object, sp_wait_label(o->w.reason, o->w.timed), end - o->w.start_ns, leaf,
+                   caller);
+    if (sp_tracing())
         sp_trace_wait(&o->w, end);
-    if (counts)
-        sp_block_event(o->w.object, sp_wait_label(o->w.reason, o->w.timed), end - o->w.start_ns,
-                       leaf, caller);
 }
 
 /*

@@ -21,8 +21,10 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "lock_identity.h"
 #include "object_names.h"
 #include "perfetto_trace.pb-c.h"
+#include "symbolize.h"
 #include "thread_registry.h"
 #include "trace_encode.h"
 #include "wait_table.h"
@@ -234,10 +236,58 @@ static void describe_thread(struct sp_trace_out *out, struct sp_trace_ring *r, b
     }
 }
 
-/* "m1" when the object has a name, else its address. */
-static void identity(const void *object, char buf[SP_NAME_MAX])
+/*
+ * Birth sites already named in this trace, by token (lock_identity.h): a
+ * lock's site is symbolized once per trace, whatever its waits. A slot is
+ * replaced by the next token that hashes to it, which costs one more
+ * symbolization, never a wrong name (the token is compared whole).
+ */
+#define SITE_NAMES 256
+struct sp_trace_site_name {
+    char token[SP_LOCK_TOKEN_MAX];
+    char text[SP_NAME_MAX];
+};
+
+static const char *site_name(struct sp_trace_out *out, const char *token)
 {
-    if (!sp_object_name(object, buf))
+    if (!out->sites && !(out->sites = calloc(SITE_NAMES, sizeof *out->sites)))
+        return NULL;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *c = token; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    struct sp_trace_site_name *n = &out->sites[h % SITE_NAMES];
+    if (strcmp(n->token, token) != 0) {
+        struct sp_symbolizer *sym = sp_symbolizer_acquire(); /* NULL: the site in hex */
+        bool ok = sp_lock_site_text(sym, token, n->text, sizeof n->text);
+        if (sym)
+            sp_symbolizer_release();
+        if (!ok)
+            return NULL;
+        snprintf(n->token, sizeof n->token, "%s", token);
+    }
+    return n->text;
+}
+
+/*
+ * The identity of the record's object, as the profiles give it
+ * (lock_identity.h): its name ("m1"), else the lock's birth site
+ * ("pool.c:137 pool_new #3"), else its address. The birth comes with the
+ * record, so a lock destroyed before the flush keeps it; a record made
+ * before its lock had one (the first wait on a statically initialised
+ * lock, which births it just after) looks the lock up now.
+ */
+static void identity(struct sp_trace_out *out, const struct sp_trace_rec *rec,
+                     char buf[SP_NAME_MAX])
+{
+    const void *object = (const void *)(uintptr_t)rec->object;
+    char token[SP_LOCK_TOKEN_MAX];
+    const char *site;
+    if (sp_object_name(object, buf))
+        return;
+    if ((sp_lock_birth_token(rec->birth, token) || sp_lock_token(object, 0, token)) &&
+        (site = site_name(out, token)))
+        snprintf(buf, SP_NAME_MAX, "%s", site);
+    else
         snprintf(buf, SP_NAME_MAX, "%#" PRIxPTR, (uintptr_t)object);
 }
 
@@ -280,7 +330,7 @@ static void record_wait(struct sp_trace_out *out, struct sp_trace_ring *r, const
     char *category = "wait";
     enum sp_wait_reason reason = rec->kind;
     const char *kind = sp_wait_label(reason, false);
-    identity((const void *)(uintptr_t)rec->object, id);
+    identity(out, rec, id);
     snprintf(name, sizeof name, "%s %s", kind, id);
     describe_thread(out, r, false);
 
@@ -315,7 +365,7 @@ static void record_hold(struct sp_trace_out *out, struct sp_trace_ring *r, const
 {
     char id[SP_NAME_MAX], name[SP_NAME_MAX + 32];
     char *category = "hold";
-    identity((const void *)(uintptr_t)rec->object, id);
+    identity(out, rec, id);
     snprintf(name, sizeof name, "hold %s", id);
     describe_thread(out, r, true);
 
@@ -354,7 +404,7 @@ static void wake_instant(struct sp_trace_out *out, int tid, char *name, const st
 static void record_wake(struct sp_trace_out *out, struct sp_trace_ring *r, const struct sp_trace_rec *rec)
 {
     char id[SP_NAME_MAX], name[SP_NAME_MAX + 32];
-    identity((const void *)(uintptr_t)rec->object, id);
+    identity(out, rec, id);
     const char *kind = rec->kind < sizeof wake_names / sizeof *wake_names ? wake_names[rec->kind] : "wake";
     snprintf(name, sizeof name, "%s %s", kind ? kind : "wake", id);
     describe_thread(out, r, false);
@@ -580,4 +630,6 @@ void sp_trace_out_end(struct sp_trace_out *out, uint64_t lost)
     sp_trace_out_flush(out);
     free(out->buf);
     out->buf = NULL;
+    free(out->sites);
+    out->sites = NULL;
 }

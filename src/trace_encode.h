@@ -24,6 +24,7 @@ struct sp_trace_out {
     size_t len, cap;
     int packets;          /* packets written so far */
     uint64_t lost_shown;  /* the lost count the trace shows now */
+    struct sp_trace_site_name *sites; /* birth sites named so far (trace_encode.c); NULL until one is */
 };
 
 /* Sets out up for a trace on fd and writes the process's tracks. false

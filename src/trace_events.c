@@ -3,8 +3,10 @@
  * thread: the hooks of trace.h (waits, contended holds, wake-ups) and the
  * public tasks, regions and logs of <syncprof/trace.h>. Each builds one
  * record on the stack and appends it to the thread's ring (trace_ring.h):
- * no lock but the wait table's bucket spinlock that a release already
- * takes, no allocation.
+ * no allocation, and no lock but the wait table's bucket spinlock that a
+ * release already takes and, for a lock that someone waited for, the lock
+ * identity table's (the lock's birth goes with the record, so that a lock
+ * destroyed before the writer's next flush is still named by it).
  *
  * Flow ids come from a per-thread block of ids taken from one global
  * counter, so arrows never share an id and threads rarely share the
@@ -31,6 +33,7 @@
 
 #include "clock.h"
 #include "export.h"
+#include "lock_identity.h"
 #include "sampling.h"
 #include "trace.h"
 #include "trace_session.h"
@@ -139,9 +142,12 @@ void sp_trace_wait(const struct sp_waiter *w, int64_t end)
     r.object = (uintptr_t)w->object;
     r.in1 = __atomic_load_n(&w->wake_flow, __ATOMIC_RELAXED);
     r.in2 = __atomic_load_n(&w->reacquire_flow, __ATOMIC_RELAXED);
-    if (w->reason == SP_WAIT_MUTEX || w->reason == SP_WAIT_RWLOCK_WRITE ||
-        w->reason == SP_WAIT_RWLOCK_READ)
+    bool lock = w->reason == SP_WAIT_MUTEX || w->reason == SP_WAIT_RWLOCK_WRITE ||
+                w->reason == SP_WAIT_RWLOCK_READ;
+    if (lock)
         remember_acquired(w->object, end);
+    if (lock || w->reason == SP_WAIT_COND)
+        r.birth = sp_lock_birth(w->object);
     if (end - start >= sp_trace_min_wait())
         sp_trace_ring_push(&r);
     recording_end();
@@ -174,6 +180,7 @@ static void record_release(const void *object, enum sp_wait_reason kind)
     r.object = (uintptr_t)object;
     r.flow = first;
     r.nflows = (uint16_t)n;
+    r.birth = sp_lock_birth(object);
     sp_trace_ring_push(&r);
 }
 
@@ -203,6 +210,8 @@ static bool record_wake(const void *object, enum sp_trace_wake_kind kind)
     r.object = (uintptr_t)object;
     r.flow = first;
     r.nflows = (uint16_t)n;
+    if (which == SP_WAKERS_COND) /* not a post: it may be in a signal handler */
+        r.birth = sp_lock_birth(object);
     sp_trace_ring_push(&r);
     return true;
 }

@@ -55,6 +55,7 @@ struct sp_trace_rec {
     uint64_t object;    /* the object's address, or the task id */
     uint64_t flow;      /* the first flow out */
     uint64_t in1, in2;  /* flows ending here (0: none) */
+    uint64_t birth;     /* a lock's birth (sp_lock_birth), 0 if unknown or not a lock */
 };
 
 struct sp_trace_ring {

@@ -278,8 +278,14 @@ Test(trace, unmodified_program_under_syncprof_run)
         cr_assert_eq(n, 3, "the program printed %d waits", n);
         struct sp_trace t;
         tc_read(path, &t);
-        for (int i = 0; i < n; i++)
-            check_wait(&t, &w[i], NULL);
+        for (int i = 0; i < n; i++) {
+            const struct sp_trace_slice *s = check_wait(&t, &w[i], NULL);
+            /* unnamed: named by its birth site, as the profiles name it */
+            char want[64];
+            snprintf(want, sizeof want, "%s trace_prog.c:", w[i].kind);
+            cr_expect(strncmp(s->name, want, strlen(want)) == 0, "%s: not its birth site",
+                      s->name);
+        }
         sp_trace_free(&t);
         if (!mismatch[0])
             break;
@@ -373,6 +379,73 @@ Test(trace, rwlock_holds_say_read_or_write)
     cr_expect(read_holds >= 1 && write_holds >= 1,
               "holds of the rwlock: %d read, %d write (want one of each at least)", read_holds,
               write_holds);
+    sp_trace_free(&t);
+    ps_sh(NULL, "rm -rf %s", dir);
+}
+
+/* ---- Lock identity ------------------------------------------------------- */
+
+/* A lock born in a helper and destroyed right after the waits on it, before
+ * the trace's writer flushes: its slices still name its birth site. */
+static int lock_birth_line;
+
+static pthread_mutex_t *new_lock(void)
+{
+    pthread_mutex_t *m = malloc(sizeof *m);
+    lock_birth_line = __LINE__ + 1;
+    pthread_mutex_init(m, NULL);
+    return m;
+}
+
+static int new_lock_held; /* atomic */
+
+static void *hold_for_10ms(void *arg)
+{
+    pthread_mutex_t *m = arg;
+    pthread_mutex_lock(m);
+    __atomic_store_n(&new_lock_held, 1, __ATOMIC_RELEASE);
+    usleep(10000);
+    pthread_mutex_unlock(m);
+    return NULL;
+}
+
+Test(trace, an_unnamed_lock_is_named_by_its_birth_site_after_its_end)
+{
+    char dir[64], path[128];
+    int fd = trace_into(dir, path, "birth");
+    pthread_mutex_t *m = new_lock();
+    pthread_mutex_lock(m);
+    pthread_t h;
+    pthread_create(&h, NULL, hold_for_10ms, m);
+    usleep(10000); /* the thread waits meanwhile, as a rule */
+    pthread_mutex_unlock(m);
+    while (!__atomic_load_n(&new_lock_held, __ATOMIC_ACQUIRE))
+        usleep(100);
+    pthread_mutex_lock(m); /* the main thread waits for the thread's hold */
+    pthread_mutex_unlock(m);
+    pthread_join(h, NULL);
+    pthread_mutex_destroy(m);
+    uintptr_t object = (uintptr_t)m;
+    free(m);
+    cr_assert_eq(syncprof_trace_stop(), 0);
+    close(fd);
+
+    char site[64];
+    snprintf(site, sizeof site, "test_trace.c:%d new_lock", lock_birth_line);
+    struct sp_trace t;
+    tc_read(path, &t);
+    int waits = 0, holds = 0;
+    for (size_t i = 0; i < t.nslices; i++) {
+        const struct sp_trace_slice *s = &t.slices[i];
+        if (s->object != object || (strcmp(s->category, "wait") && strcmp(s->category, "hold")))
+            continue;
+        const char *named = strchr(s->name, ' ');
+        cr_expect(named && strcmp(named + 1, site) == 0, "%s: want \"... %s\"", s->name, site);
+        waits += strcmp(s->category, "wait") == 0;
+        holds += strcmp(s->category, "hold") == 0;
+    }
+    /* the main thread's wait and the thread's hold at least */
+    cr_expect(waits >= 1 && holds >= 1, "%d waits and %d holds on the lock", waits, holds);
     sp_trace_free(&t);
     ps_sh(NULL, "rm -rf %s", dir);
 }
