@@ -45,7 +45,9 @@
  * syncprof_http_start returns ENOTSUP.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +102,7 @@ static const char *http_where(void)
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 
 #include "clock.h"
 #include "http_server.h"
@@ -107,6 +110,7 @@ static const char *http_where(void)
 #include "profile_table.h"
 #include "sampling.h"
 #include "spinlock.h"
+#include "thread_registry.h"
 
 #define SP_HTTP_BACKLOG 64
 
@@ -133,12 +137,101 @@ void sp_http_stats(struct sp_http_stats *st)
  * thread did before its first callback is reading a socket: no lock
  * another thread waits for.)
  */
+/*
+ * libmicrohttpd's threads are syncprof's own: inside the profiler, and
+ * service threads for the dumps and the main-exit check (thread_registry.h)
+ * until they end. A connection's thread becomes one at its first callback;
+ * the daemon's own thread runs none, so server_start adopts it by name.
+ */
+static pthread_key_t server_thread_key;
+static pthread_once_t server_thread_once = PTHREAD_ONCE_INIT;
+
+static void server_thread_ends(void *arg)
+{
+    (void)arg;
+    sp_service_tid_remove(sp_self_tid());
+}
+
+static void make_server_thread_key(void)
+{
+    pthread_key_create(&server_thread_key, server_thread_ends);
+}
+
 static void enter_server_thread(void)
 {
     static SP_TLS bool marked;
     if (!marked) {
         marked = true;
         sp_enter_profiler();
+        pthread_once(&server_thread_once, make_server_thread_key);
+        sp_service_tid_add(sp_self_tid());
+        pthread_setspecific(server_thread_key, (void *)1);
+    }
+}
+
+/* The threads of the process now, sorted, into tids (up to max); their
+ * number, or -1 when /proc cannot be read or they are more than max. */
+static int list_threads(int *tids, int max)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int tid = atoi(e->d_name);
+        if (tid <= 0)
+            continue;
+        if (n == max) {
+            n = -1;
+            break;
+        }
+        tids[n++] = tid;
+    }
+    closedir(d);
+    return n;
+}
+
+static bool listed(const int *tids, int n, int tid)
+{
+    for (int i = 0; i < n; i++)
+        if (tids[i] == tid)
+            return true;
+    return false;
+}
+
+/* Adds the threads named "MHD-..." not in before[0..nbefore). */
+static void find_daemon_threads(struct sp_http_server *s, const int *before, int nbefore)
+{
+    int *now = malloc(SP_HTTP_THREADS_SEEN * sizeof *now);
+    int n = now ? list_threads(now, SP_HTTP_THREADS_SEEN) : -1;
+    for (int i = 0; i < n && s->ndaemon_tids < SP_HTTP_DAEMON_TIDS; i++) {
+        char path[64], name[16] = "";
+        if (listed(before, nbefore, now[i]))
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%d/comm", now[i]);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t k = read(fd, name, sizeof name - 1);
+        close(fd);
+        if (k >= 4 && strncmp(name, "MHD-", 4) == 0) {
+            s->daemon_tids[s->ndaemon_tids++] = now[i];
+            sp_service_tid_add(now[i]);
+        }
+    }
+    free(now);
+}
+
+/* The daemon's threads: those named "MHD-..." among the threads that
+ * started with it (not in before[0..nbefore)). A new thread names itself
+ * once it runs, so this looks again for up to 100 ms until it finds one. */
+static void adopt_daemon_threads(struct sp_http_server *s, const int *before, int nbefore)
+{
+    for (int tries = 0; tries < 100 && nbefore >= 0 && s->ndaemon_tids == 0; tries++) {
+        if (tries > 0)
+            nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+        find_daemon_threads(s, before, nbefore);
     }
 }
 
@@ -339,6 +432,8 @@ static void server_free(struct sp_http_server *s)
             if (!s->conns[i].done)
                 atomic_fetch_sub(&sp_http_active_count, 1);
         }
+    for (int i = 0; i < s->ndaemon_tids; i++)
+        sp_service_tid_remove(s->daemon_tids[i]);
     if (s->wake_fd >= 0)
         close(s->wake_fd);
     if (s->epoll_fd >= 0)
@@ -390,12 +485,17 @@ static int server_start(const struct sockaddr_storage *ss, socklen_t len,
         server_free(s);
         return e;
     }
+    int *before = malloc(SP_HTTP_THREADS_SEEN * sizeof *before);
+    int nbefore = before ? list_threads(before, SP_HTTP_THREADS_SEEN) : -1;
     s->daemon = start_daemon(s, ss->ss_family);
     if (!s->daemon) {
         e = errno ? errno : ENOMEM;
+        free(before);
         server_free(s);
         return e;
     }
+    adopt_daemon_threads(s, before, nbefore);
+    free(before);
     sigset_t old;
     block_ordinary_signals(&old);
     e = pthread_create(&s->gate, NULL, sp_http_gate_main, s);

@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -29,6 +30,7 @@
 #include "clock.h"
 #include "http_server.h"
 #include "sampling.h"
+#include "thread_registry.h"
 
 #define SP_HTTP_ACCEPT_BURST 64  /* connections the gate accepts in a row */
 #define SP_HTTP_DRAIN_MAX 65536  /* bytes read and dropped before a refusal */
@@ -336,7 +338,8 @@ void *sp_http_gate_main(void *arg)
 {
     struct sp_http_server *s = arg;
     struct epoll_event ev[64];
-    sp_enter_profiler(); /* for the thread's whole life */
+    pthread_setname_np(pthread_self(), "syncprof-http");
+    sp_service_thread_register(); /* inside the profiler for the thread's whole life */
     int timeout = 0;
     while (!atomic_load(&s->stopping)) {
         int n = epoll_wait(s->epoll_fd, ev, 64, timeout);
@@ -355,10 +358,14 @@ void *sp_http_gate_main(void *arg)
             }
         }
         timeout = expire(s, sp_now_ns());
+        if (timeout > SP_SERVICE_TICK_MS)
+            timeout = SP_SERVICE_TICK_MS;
+        sp_service_thread_tick(); /* the server alone does not keep the process alive */
     }
     for (size_t i = 0; i < SP_HTTP_MAX_PENDING; i++)
         if (s->pending[i].fd >= 0)
             drop_pending(s, i);
+    sp_service_thread_unregister();
     return NULL;
 }
 

@@ -96,6 +96,10 @@ struct sp_http_pending {
  * so the table has room for twice the limit.
  */
 #define SP_HTTP_CONN_SLOTS (2 * SP_HTTP_MAX_CONNECTIONS)
+/* libmicrohttpd's own threads kept (it starts one), and the threads a
+ * process may have for them to be found among. */
+#define SP_HTTP_DAEMON_TIDS 4
+#define SP_HTTP_THREADS_SEEN 4096
 struct sp_http_conn {
     int fd;          /* the socket, libmicrohttpd's; -1: a free slot */
     int keep;        /* our duplicate of it: shutdown() stays safe until it is closed */
@@ -123,6 +127,8 @@ struct sp_http_server {
     size_t token_len;
     pthread_t gate;
     bool gate_running;
+    int daemon_tids[SP_HTTP_DAEMON_TIDS]; /* libmicrohttpd's own threads, service threads while it runs */
+    int ndaemon_tids;
     atomic_bool stopping;
     int64_t accept_paused_until; /* the gate's: out of descriptors, accept later */
     struct sp_http_pending pending[SP_HTTP_MAX_PENDING]; /* the gate's */

@@ -112,16 +112,16 @@ static void order_report(const struct sp_lo_step *steps, int n)
         sp_stacks_symbolize(&tab, sym, stacks, nframes, (size_t)n);
     fprintf(f, "syncprof: potential deadlock: lock-order inversion\n  cycle: ");
     for (int i = 0; i < n; i++) {
-        sp_print_object(f, steps[i].from);
+        sp_print_object(f, sym, steps[i].from);
         fprintf(f, " -> ");
     }
-    sp_print_object(f, steps[0].from);
+    sp_print_object(f, sym, steps[0].from);
     fprintf(f, "\n");
     for (int i = 0; i < n; i++) {
         fprintf(f, "\n  lock ");
-        sp_print_object(f, steps[i].to);
+        sp_print_object(f, sym, steps[i].to);
         fprintf(f, " acquired while holding ");
-        sp_print_object(f, steps[i].from);
+        sp_print_object(f, sym, steps[i].from);
         fprintf(f, " by thread %d \"%s\":\n", steps[i].origin.tid, steps[i].origin.tname);
         sp_print_stack(f, &tab, steps[i].origin.pcs, steps[i].origin.nframes, true);
     }

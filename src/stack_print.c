@@ -12,16 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lock_identity.h"
 #include "object_names.h"
 #include "stack_print.h"
 #include "symbolize.h"
 
-void sp_print_object(FILE *f, const void *object)
+void sp_print_object(FILE *f, struct sp_symbolizer *s, const void *object)
 {
-    char name[SP_NAME_MAX];
+    char name[SP_NAME_MAX], token[SP_LOCK_TOKEN_MAX];
     fprintf(f, "%p", object);
     if (sp_object_name(object, name))
         fprintf(f, " \"%s\"", name);
+    else if (sp_lock_token(object, 0, token) && sp_lock_site_text(s, token, name, sizeof name))
+        fprintf(f, " (%s)", name);
 }
 
 /* Is pc in one of the library's internal sp_ functions? */

@@ -22,8 +22,10 @@
 void sp_print_stack(FILE *f, const struct sp_pctab *tab, const uintptr_t *pcs, int n,
                     bool from_wrapper);
 
-/* Prints object's address, and its name in quotes when it has one. */
-void sp_print_object(FILE *f, const void *object);
+/* Prints object's address, then its name in quotes when it has one, else
+ * its birth site in parentheses when it is a lock that has one
+ * (lock_identity.h, named with s; s NULL: the site in hex). */
+void sp_print_object(FILE *f, struct sp_symbolizer *s, const void *object);
 
 /* Builds tab for the stacks stacks[i][0..nframes[i]) with the symbolizer s.
  * 0 or ENOMEM. */

@@ -64,14 +64,14 @@ static const char *state_text(char state)
 }
 
 /* "waiting for mutex 0x... "name", held by thread T "name"" */
-static void print_wait(FILE *f, const struct sp_thread_wait *w,
+static void print_wait(FILE *f, struct sp_symbolizer *s, const struct sp_thread_wait *w,
                        const struct sp_thread_stack *threads, size_t n)
 {
     fprintf(f, "    waiting for %s ", sp_wait_object_kind(w->reason));
-    sp_print_object(f, w->object);
+    sp_print_object(f, s, w->object);
     if (w->reason == SP_WAIT_COND) {
         fprintf(f, " (releasing mutex ");
-        sp_print_object(f, w->mutex);
+        sp_print_object(f, s, w->mutex);
         fprintf(f, ")");
     }
     if (w->timed)
@@ -132,7 +132,8 @@ static struct known_hold *known_holds(const struct sp_thread_wait *w, size_t n, 
 }
 
 /* The locks tid holds: its tracked list, else what waiters say it holds. */
-static void print_held(FILE *f, int tid, const struct known_hold *holds, size_t nholds)
+static void print_held(FILE *f, struct sp_symbolizer *s, int tid, const struct known_hold *holds,
+                       size_t nholds)
 {
     struct sp_thread_rec *r = sp_lock_tracking() ? sp_thread_find(tid) : NULL;
     if (r) {
@@ -140,7 +141,7 @@ static void print_held(FILE *f, int tid, const struct known_hold *holds, size_t 
         for (int i = 0; i < n && i < SP_MAX_HELD; i++) {
             const void *o = __atomic_load_n(&r->held[i].object, __ATOMIC_RELAXED);
             fprintf(f, "    holds %s ", held_kind(__atomic_load_n(&r->held[i].reason, __ATOMIC_RELAXED)));
-            sp_print_object(f, o);
+            sp_print_object(f, s, o);
             fprintf(f, "\n");
         }
         uint64_t over = __atomic_load_n(&r->overflow, __ATOMIC_RELAXED);
@@ -158,7 +159,7 @@ static void print_held(FILE *f, int tid, const struct known_hold *holds, size_t 
     }
     for (size_t i = lo; i < nholds && holds[i].holder == tid; i++) {
         fprintf(f, "    holds %s ", sp_wait_object_kind(holds[i].reason));
-        sp_print_object(f, holds[i].object);
+        sp_print_object(f, s, holds[i].object);
         fprintf(f, "\n");
     }
 }
@@ -172,6 +173,7 @@ struct dump_ctx {
     const struct known_hold *holds;
     size_t nholds;
     const struct sp_pctab *tab;
+    struct sp_symbolizer *sym; /* names the locks' birth sites */
     int64_t now;
 };
 
@@ -189,8 +191,8 @@ static void print_thread(FILE *f, const struct sp_thread_stack *t, const struct 
     else
         fprintf(f, "%s]:\n", state_text(t->state));
     if (w)
-        print_wait(f, w, d->threads, d->n);
-    print_held(f, t->tid, d->holds, d->nholds);
+        print_wait(f, d->sym, w, d->threads, d->n);
+    print_held(f, d->sym, t->tid, d->holds, d->nholds);
     if (t->available)
         sp_print_stack(f, d->tab, t->pcs, t->nframes, false);
     else if (t->source == SP_STACK_NOT_TAKEN)
@@ -234,7 +236,7 @@ static int dump_text(FILE *f, const struct sp_thread_stack *v, size_t n,
         size_t nholds = 0;
         struct known_hold *holds = r == 0 ? known_holds(waits, nwaits, &nholds) : NULL;
         if (r == 0) {
-            struct dump_ctx d = { v, n, waits, nwaits, holds, nholds, &tab, sp_now_ns() };
+            struct dump_ctx d = { v, n, waits, nwaits, holds, nholds, &tab, s, sp_now_ns() };
             fprintf(f, "syncprof: thread dump of process %d, %zu threads; held locks %s\n\n",
                     (int)getpid(), n,
                     sp_lock_tracking() ? "tracked"

@@ -26,7 +26,8 @@
 #include "thread_registry.h"
 
 #define SP_RECS_PER_CHUNK 64
-#define SP_MAX_SERVICE 8
+/* syncprof's threads and libmicrohttpd's (one per HTTP connection, SP_HTTP_CONN_SLOTS at most). */
+#define SP_MAX_SERVICE 192
 
 static struct sp_thread_rec *all_records;   /* list head; CAS-pushed */
 static SP_TLS int self_tid;                 /* 0 until first asked */
@@ -174,7 +175,17 @@ struct sp_thread_rec *sp_thread_find(int tid)
 void sp_service_thread_register(void)
 {
     sp_enter_profiler();
-    int tid = sp_self_tid();
+    sp_service_tid_add(sp_self_tid());
+}
+
+void sp_service_thread_unregister(void)
+{
+    sp_service_tid_remove(sp_self_tid());
+    sp_leave_profiler();
+}
+
+void sp_service_tid_add(int tid)
+{
     for (int i = 0; i < SP_MAX_SERVICE; i++) {
         int zero = 0;
         if (__atomic_compare_exchange_n(&service_tids[i], &zero, tid, false, __ATOMIC_RELAXED,
@@ -183,15 +194,13 @@ void sp_service_thread_register(void)
     }
 }
 
-void sp_service_thread_unregister(void)
+void sp_service_tid_remove(int tid)
 {
-    int tid = sp_self_tid();
     for (int i = 0; i < SP_MAX_SERVICE; i++) {
         int mine = tid;
         __atomic_compare_exchange_n(&service_tids[i], &mine, 0, false, __ATOMIC_RELAXED,
                                     __ATOMIC_RELAXED);
     }
-    sp_leave_profiler();
 }
 
 /* The main thread has ended (pthread_exit): the kernel shows the thread

@@ -67,6 +67,14 @@ void sp_service_thread_register(void);
 void sp_service_thread_unregister(void);
 bool sp_is_service_thread(int tid);
 
+/* The same by tid, for the threads of a library syncprof starts
+ * (libmicrohttpd's): dumps list them as syncprof's own, and they do not
+ * keep a process whose own threads are gone alive (sp_service_thread_tick).
+ * At most 192 service threads at once; one more is counted as the
+ * program's. */
+void sp_service_tid_add(int tid);
+void sp_service_tid_remove(int tid);
+
 /* SP_SERVICE_TICK_MS: the longest a service thread waits between ticks. */
 #define SP_SERVICE_TICK_MS 500
 

@@ -110,6 +110,7 @@ static void finish(void)
 static void *writer_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "syncprof-trace"); /* dumps list it as syncprof's own */
     sp_service_thread_register();
     while (!__atomic_load_n(&S.stop, __ATOMIC_ACQUIRE)) {
         drain_all();

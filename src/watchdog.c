@@ -32,6 +32,7 @@
 #include "spinlock.h"
 #include "report_sink.h"
 #include "stack_print.h"
+#include "symbolize.h"
 #include "thread_dump.h"
 #include "thread_registry.h"
 #include "thread_stacks.h"
@@ -190,16 +191,19 @@ static void report_cycle(const struct sp_thread_wait *w, const size_t *cycle, si
     if (!f)
         return;
     fprintf(f, "syncprof: deadlock detected: a cycle of %zu thread%s\n", len, len == 1 ? "" : "s");
+    struct sp_symbolizer *sym = sp_symbolizer_acquire(); /* for the locks' birth sites */
     for (size_t i = 0; i < len; i++) {
         const struct sp_thread_wait *a = &w[cycle[i]], *b = &w[cycle[(i + 1) % len]];
         fprintf(f, "  ");
         print_thread_ref(f, a->tid);
         fprintf(f, " waits for %s ", sp_wait_object_kind(a->reason));
-        sp_print_object(f, a->object);
+        sp_print_object(f, sym, a->object);
         fprintf(f, " (%s), held by ", sp_wait_reason_text(a->reason));
         print_thread_ref(f, b->tid);
         fprintf(f, "\n");
     }
+    if (sym)
+        sp_symbolizer_release(); /* before the report's dump, which takes it again */
     fprintf(f, "\n");
     finish_report(f, &text, &tlen, true);
 }
@@ -210,19 +214,25 @@ static void report_hangs(const struct sp_thread_wait *w, size_t n, int64_t now, 
     char *text = NULL;
     size_t tlen = 0;
     FILE *f = NULL;
+    struct sp_symbolizer *sym = NULL; /* for the locks' birth sites, once there is a report */
     for (size_t i = 0; i < n; i++) {
         if (now - w[i].start_ns <= timeout || was_reported(m, wait_key(&w[i])))
             continue;
         remember(m, wait_key(&w[i]));
-        if (!f && !(f = open_memstream(&text, &tlen)))
-            return;
+        if (!f) {
+            if (!(f = open_memstream(&text, &tlen)))
+                return;
+            sym = sp_symbolizer_acquire();
+        }
         fprintf(f, "syncprof: ");
         print_thread_ref(f, w[i].tid);
         fprintf(f, " blocked in %s for %.1f seconds on %s ", sp_wait_reason_text(w[i].reason),
                 (double)(now - w[i].start_ns) / 1e9, sp_wait_object_kind(w[i].reason));
-        sp_print_object(f, w[i].object);
+        sp_print_object(f, sym, w[i].object);
         fprintf(f, "\n");
     }
+    if (sym)
+        sp_symbolizer_release(); /* before the report's dump, which takes it again */
     if (f) {
         fprintf(f, "\n");
         finish_report(f, &text, &tlen, false);

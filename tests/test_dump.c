@@ -168,6 +168,15 @@ static void *sleeper(void *arg)
     return NULL;
 }
 
+/* The rwlock's birth site, which the dump names it by (it has no name). */
+static int rw_birth_line;
+
+static void init_rw(void)
+{
+    rw_birth_line = __LINE__ + 1;
+    pthread_rwlock_init(&rw, NULL);
+}
+
 static size_t waits_now(void)
 {
     struct sp_thread_wait *w;
@@ -183,6 +192,9 @@ Test(dump, fifty_threads_reason_holder_stack)
     sem_init(&deaf_sem, 0, 0);
     pthread_barrier_init(&bar, NULL, (unsigned)how_many[K_BARRIER] + 1);
     syncprof_set_name(&m, "the-mutex");
+    init_rw();
+    char rw_site[64];
+    snprintf(rw_site, sizeof rw_site, " (test_dump.c:%d init_rw)", rw_birth_line);
     pthread_t t;
     pthread_create(&t, NULL, holder, NULL);
     while (!holder_tid)
@@ -217,6 +229,8 @@ Test(dump, fifty_threads_reason_holder_stack)
                 cr_expect(strstr(sec, holder_ref), "no holder in:\n%s", sec);
             if (k == K_MUTEX)
                 cr_expect(strstr(sec, "\"the-mutex\""), "no lock name in:\n%s", sec);
+            if (k == K_READ || k == K_WRITE)
+                cr_expect(strstr(sec, rw_site), "no birth site%s in:\n%s", rw_site, sec);
             free(sec);
         }
     }
