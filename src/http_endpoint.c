@@ -47,7 +47,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +110,7 @@ static const char *http_where(void)
 #include "sampling.h"
 #include "spinlock.h"
 #include "thread_registry.h"
+#include "thread_stacks.h"
 
 #define SP_HTTP_BACKLOG 64
 
@@ -169,8 +169,8 @@ static void enter_server_thread(void)
     }
 }
 
-/* The threads of the process now, sorted, into tids (up to max); their
- * number, or -1 when /proc cannot be read or they are more than max. */
+/* The threads of the process now into tids (up to max); their number, or
+ * -1 when /proc cannot be read or they are more than max. */
 static int list_threads(int *tids, int max)
 {
     DIR *d = opendir("/proc/self/task");
@@ -206,16 +206,11 @@ static void find_daemon_threads(struct sp_http_server *s, const int *before, int
     int *now = malloc(SP_HTTP_THREADS_SEEN * sizeof *now);
     int n = now ? list_threads(now, SP_HTTP_THREADS_SEEN) : -1;
     for (int i = 0; i < n && s->ndaemon_tids < SP_HTTP_DAEMON_TIDS; i++) {
-        char path[64], name[16] = "";
+        char name[SP_THREAD_NAME_MAX];
         if (listed(before, nbefore, now[i]))
             continue;
-        snprintf(path, sizeof path, "/proc/self/task/%d/comm", now[i]);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t k = read(fd, name, sizeof name - 1);
-        close(fd);
-        if (k >= 4 && strncmp(name, "MHD-", 4) == 0) {
+        sp_thread_name(now[i], name);
+        if (strncmp(name, "MHD-", 4) == 0) {
             s->daemon_tids[s->ndaemon_tids++] = now[i];
             sp_service_tid_add(now[i]);
         }

@@ -273,8 +273,9 @@ static const char *site_name(struct sp_trace_out *out, const char *token)
  * (lock_identity.h): its name ("m1"), else the lock's birth site
  * ("pool.c:137 pool_new #3"), else its address. The birth comes with the
  * record, so a lock destroyed before the flush keeps it; a record made
- * before its lock had one (the first wait on a statically initialised
- * lock, which births it just after) looks the lock up now.
+ * before its lock had one (the first contended unlock of a statically
+ * initialised lock, whose waiter births it when its wait ends) looks the
+ * lock up now.
  */
 static void identity(struct sp_trace_out *out, const struct sp_trace_rec *rec,
                      char buf[SP_NAME_MAX])
