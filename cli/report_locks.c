@@ -11,6 +11,7 @@
  * demangled.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,16 @@ static const char *const header =
 
 struct rl_row {
     char *lock;
-    double v[RL_COLUMNS - 1]; /* the numbers, in the header's order */
+    double v[RL_COLUMNS - 1]; /* the numbers, in the header's order; NAN where empty */
+    char kind[8];             /* "mutex", "rwlock", "cond"; "" when unknown or not given */
 };
+
+/* The columns a condition variable leaves empty: it is waited on, never
+ * acquired, so it has no acquisitions and no owner changes. */
+static bool may_be_empty(int k)
+{
+    return k == 0 || k == RL_COLUMNS - 2;
+}
 
 static int heavier(const void *a, const void *b)
 {
@@ -93,10 +102,21 @@ static int load(FILE *f, const char *path, struct rl_row **rows, size_t *n)
         for (int k = 0; k < RL_COLUMNS - 1; k++) {
             errno = 0;
             r->v[k] = strtod(p, &end);
-            if (end == p || errno || (*end != ',' && *end != '\n' && *end != '\0'))
+            if (end == p && may_be_empty(k) && *p == ',')
+                r->v[k] = NAN;
+            else if (end == p || errno || r->v[k] != r->v[k])
+                goto bad;
+            if (*end != ',' && *end != '\n' && *end != '\0')
                 goto bad;
             p = *end ? end + 1 : end;
         }
+        /* The kind, when the table has the column (tables written before
+         * it have ten). */
+        size_t klen = strcspn(p, ",\n");
+        if (klen >= sizeof r->kind || p[klen] == ',')
+            goto bad;
+        memcpy(r->kind, p, klen);
+        r->kind[klen] = '\0';
         r->lock = readable(line);
         if (!r->lock)
             return 2;
@@ -124,27 +144,36 @@ int sp_cli_report_by_lock(const char *path, long top, bool csv)
         qsort(rows, n, sizeof *rows, heavier);
         size_t shown = top > 0 && (size_t)top < n ? (size_t)top : n;
         if (csv)
-            printf("%s\n", header);
+            printf("%s,kind\n", header);
         else
             printf("%zu locks, heaviest first (* estimated from the hold profile's sampled holds; "
-                   "wait p99 within 25%%; owner changes: at least)\n"
-                   "%-48s %12s %10s %10s %10s %10s %10s %10s %10s %8s\n",
-                   n, "lock", "acquired*", "contended", "wait", "wait max", "wait p99", "hold*",
-                   "hold avg*", "hold max*", "owner ch");
+                   "wait p99 within 25%%; owner changes: at least; a cond is waited on, never "
+                   "acquired)\n"
+                   "%-48s %-6s %12s %10s %10s %10s %10s %10s %10s %10s %8s\n",
+                   n, "lock", "kind", "acquired*", "contended", "wait", "wait max", "wait p99",
+                   "hold*", "hold avg*", "hold max*", "owner ch");
         for (size_t i = 0; i < shown; i++) {
             const struct rl_row *r = &rows[i];
+            char num[RL_COLUMNS - 1][32];
+            for (int k = 0; k < RL_COLUMNS - 1; k++) {
+                if (r->v[k] != r->v[k])
+                    snprintf(num[k], sizeof num[k], "%s", csv ? "" : "-");
+                else
+                    snprintf(num[k], sizeof num[k], "%.0f", r->v[k]);
+            }
             if (csv) {
                 printf("%s", r->lock);
                 for (int k = 0; k < RL_COLUMNS - 1; k++)
-                    printf(",%.0f", r->v[k]);
-                printf("\n");
+                    printf(",%s", num[k]);
+                printf(",%s\n", r->kind);
                 continue;
             }
             char d[6][32];
             for (int k = 0; k < 6; k++)
                 sp_format_duration((int64_t)r->v[2 + k], d[k], sizeof d[k]);
-            printf("%-48s %12.0f %10.0f %10s %10s %10s %10s %10s %10s %8.0f\n", r->lock, r->v[0],
-                   r->v[1], d[0], d[1], d[2], d[3], d[4], d[5], r->v[8]);
+            printf("%-48s %-6s %12s %10s %10s %10s %10s %10s %10s %10s %8s\n", r->lock,
+                   r->kind[0] ? r->kind : "-", num[0], num[1], d[0], d[1], d[2], d[3], d[4], d[5],
+                   num[8]);
         }
     }
     for (size_t i = 0; i < n; i++)

@@ -287,7 +287,7 @@ SP_PUBLIC int syncprof_mutex_unlock(pthread_mutex_t *m)
             sp_lock_tracking_released(m);
         observe_released(m, charged, LEAF(syncprof_mutex_unlock), CALLER);
         if (timed)
-            sp_hold_event(m, &hold, LEAF(syncprof_mutex_unlock), CALLER);
+            sp_hold_event(m, false, &hold, LEAF(syncprof_mutex_unlock), CALLER);
     }
     return r;
 }
@@ -407,7 +407,7 @@ SP_PUBLIC int syncprof_rwlock_unlock(pthread_rwlock_t *rw)
             sp_lock_tracking_released(rw);
         observe_released(rw, charged, LEAF(syncprof_rwlock_unlock), CALLER);
         if (timed)
-            sp_hold_event(rw, &hold, LEAF(syncprof_rwlock_unlock), CALLER);
+            sp_hold_event(rw, true, &hold, LEAF(syncprof_rwlock_unlock), CALLER);
     }
     return r;
 }
@@ -483,7 +483,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, enum deadline how, c
         sp_lock_tracking_acquired(m, SP_WAIT_MUTEX, false); /* re-acquired by the real wait */
     observe_released(m, released, leaf, caller);
     if (timed)
-        sp_hold_event(m, &hold, leaf, caller);
+        sp_hold_event(m, false, &hold, leaf, caller);
     if (r == 0 || r == ETIMEDOUT || r == EOWNERDEAD)
         mutex_hold_acquired(m);
     pthread_setcancelstate(o.on_cond.cancel_state, NULL);

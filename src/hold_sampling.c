@@ -160,12 +160,14 @@ bool sp_hold_begin(const void *lock)
  * Kept with probability min(1, d / rate) and scaled by its inverse, as
  * sp_block_sampled and sp_block_scale do for a wait, and by the weight.
  */
-void sp_hold_event(const void *lock, const struct sp_hold *h, void *leaf, uintptr_t caller)
+void sp_hold_event(const void *lock, bool rwlock, const struct sp_hold *h, void *leaf,
+                   uintptr_t caller)
 {
     int64_t rate = sp_hold_rate(), d = h->d > 0 ? h->d : 1;
     if (rate <= 0 || sp_in_profiler())
         return;
-    sp_lock_stats_hold(lock, d, h->weight, caller); /* every timed hold: the lock table */
+    /* every timed hold: the lock table */
+    sp_lock_stats_hold(lock, rwlock ? SP_LOCK_RWLOCK : SP_LOCK_MUTEX, d, h->weight, caller);
     if (!sp_block_sampled(d, rate, rate > 1 ? sp_rand64() : 0))
         return;
     double count;

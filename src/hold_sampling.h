@@ -75,9 +75,11 @@ static inline bool sp_hold_acquired(const void *lock)
            --syncprof__hold_countdown <= 0 && sp_hold_begin(lock);
 }
 
-/* A timed hold of lock ended in the unlock wrapper leaf, called from
- * caller: kept as the block profile keeps a wait, scaled by its weight. */
-void sp_hold_event(const void *lock, const struct sp_hold *h, void *leaf, uintptr_t caller);
+/* A timed hold of lock (an rwlock if rwlock, else a mutex) ended in the
+ * unlock wrapper leaf, called from caller: kept as the block profile keeps
+ * a wait, scaled by its weight. */
+void sp_hold_event(const void *lock, bool rwlock, const struct sp_hold *h, void *leaf,
+                   uintptr_t caller);
 
 /* lock is about to be released: true (with *h) if its hold was timed. */
 static inline bool sp_hold_releasing(const void *lock, struct sp_hold *h)

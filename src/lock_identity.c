@@ -265,7 +265,8 @@ bool sp_lock_site_text(struct sp_symbolizer *s, const char *token, char *out, si
         /* A stripped binary: the site as its file and offset in it, which
          * `addr2line -e FILE` reads and which, unlike the address, is the
          * same in every run. */
-        const struct sp_mapping *m = sym.mapping >= 0 ? sp_symbolizer_mapping(s, (size_t)sym.mapping) : NULL;
+        const struct sp_mapping *m =
+            sym.mapping >= 0 ? sp_symbolizer_mapping(s, (size_t)sym.mapping) : NULL;
         const char *base = m && m->path ? strrchr(m->path, '/') : NULL;
         if (m && m->path)
             snprintf(out, n, "%s+%#" PRIx64 "%s", base ? base + 1 : m->path,

@@ -25,6 +25,7 @@ struct lock_row {
     uint32_t hist[SP_LOCK_HIST];
     double holds, hold_total; /* estimates */
     int64_t hold_max;         /* longest timed hold */
+    uint8_t kind;             /* enum sp_lock_kind */
 };
 
 static sp_spinlock rows_lock = SP_SPINLOCK_INIT;
@@ -108,7 +109,16 @@ static struct lock_row *row_locked(const void *lock, uintptr_t use_site)
     return NULL;
 }
 
-void sp_lock_stats_wait(const void *lock, int64_t d, uintptr_t use_site)
+enum sp_lock_kind sp_lock_kind_of_wait(const char *wait)
+{
+    return !wait                               ? SP_LOCK_UNKNOWN
+           : strncmp(wait, "mutex", 5) == 0    ? SP_LOCK_MUTEX
+           : strncmp(wait, "rwlock", 6) == 0   ? SP_LOCK_RWLOCK
+           : strncmp(wait, "cond", 4) == 0     ? SP_LOCK_COND
+                                               : SP_LOCK_UNKNOWN;
+}
+
+void sp_lock_stats_wait(const void *lock, enum sp_lock_kind kind, int64_t d, uintptr_t use_site)
 {
     if (!lock)
         return;
@@ -117,6 +127,8 @@ void sp_lock_stats_wait(const void *lock, int64_t d, uintptr_t use_site)
     sp_spin_lock(&rows_lock);
     struct lock_row *r = row_locked(lock, use_site);
     if (r) {
+        if (!r->kind)
+            r->kind = (uint8_t)kind;
         r->contended++;
         r->wait_total += d;
         if (d > r->wait_max)
@@ -126,13 +138,16 @@ void sp_lock_stats_wait(const void *lock, int64_t d, uintptr_t use_site)
     sp_spin_unlock(&rows_lock);
 }
 
-void sp_lock_stats_hold(const void *lock, int64_t d, double weight, uintptr_t use_site)
+void sp_lock_stats_hold(const void *lock, enum sp_lock_kind kind, int64_t d, double weight,
+                        uintptr_t use_site)
 {
     if (!lock)
         return;
     sp_spin_lock(&rows_lock);
     struct lock_row *r = row_locked(lock, use_site);
     if (r) {
+        if (!r->kind)
+            r->kind = (uint8_t)kind;
         r->holds += weight;
         r->hold_total += weight * (double)d;
         if (d > r->hold_max)
@@ -140,6 +155,12 @@ void sp_lock_stats_hold(const void *lock, int64_t d, double weight, uintptr_t us
     }
     sp_spin_unlock(&rows_lock);
 }
+
+/* enum sp_lock_kind as the table writes it ("" when unknown). */
+static const char *const kind_names[] = {
+    [SP_LOCK_UNKNOWN] = "", [SP_LOCK_MUTEX] = "mutex", [SP_LOCK_RWLOCK] = "rwlock",
+    [SP_LOCK_COND] = "cond"
+};
 
 /* The wait below which 99% of r's waits fall: its bucket's upper edge. */
 static int64_t wait_p99(const struct lock_row *r)
@@ -206,27 +227,33 @@ int sp_lock_stats_write(int fd, bool csv, int64_t rate)
 #define OUT(...) (len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__))
     if (csv)
         OUT("lock,acquisitions_est,contended,wait_total_ns,wait_max_ns,wait_p99_ns,"
-            "hold_total_ns_est,hold_avg_ns_est,hold_max_ns_est,owner_changes_min\n");
+            "hold_total_ns_est,hold_avg_ns_est,hold_max_ns_est,owner_changes_min,kind\n");
     else
         OUT("syncprof locks: %zu locks, heaviest first; * estimated from the hold profile's "
             "timed holds (rate %lld ns%s); wait p99 is a histogram bucket's edge (<= 25%% "
-            "high); owner changes: at least the contended acquisitions%s\n"
-            "%-44s %12s %10s %10s %10s %10s %10s %10s %10s %8s\n",
+            "high); owner changes: at least the contended acquisitions; a cond is waited "
+            "on, never acquired%s\n"
+            "%-44s %-6s %12s %10s %10s %10s %10s %10s %10s %10s %8s\n",
             n, (long long)rate, rate > 0 ? "" : ", off: no hold columns",
-            dropped ? ", some locks did not fit" : "", "lock", "acquired*", "contended",
+            dropped ? ", some locks did not fit" : "", "lock", "kind", "acquired*", "contended",
             "wait", "wait max", "wait p99", "hold*", "hold avg*", "hold max*", "owner ch");
     for (size_t i = 0; i < n; i++) {
         const struct lock_row *r = &copy[i];
-        char id[256];
+        char id[256], acq_text[32] = "-", owners[32] = "-";
         identity(r, s, id, sizeof id);
         /* Acquisitions: the estimate of holds, at least the contended ones. */
         double acq = r->holds > (double)r->contended ? r->holds : (double)r->contended;
         int64_t avg = r->holds > 0 ? (int64_t)(r->hold_total / r->holds) : 0;
+        if (r->kind != SP_LOCK_COND) {
+            snprintf(acq_text, sizeof acq_text, "%.0f", acq);
+            snprintf(owners, sizeof owners, "%llu", (unsigned long long)r->contended);
+        }
         if (csv) {
-            OUT("%s,%.0f,%llu,%lld,%lld,%lld,%.0f,%lld,%lld,%llu\n", id, acq,
-                (unsigned long long)r->contended, (long long)r->wait_total,
-                (long long)r->wait_max, (long long)wait_p99(r), r->hold_total, (long long)avg,
-                (long long)r->hold_max, (unsigned long long)r->contended);
+            OUT("%s,%s,%llu,%lld,%lld,%lld,%.0f,%lld,%lld,%s,%s\n", id,
+                r->kind == SP_LOCK_COND ? "" : acq_text, (unsigned long long)r->contended,
+                (long long)r->wait_total, (long long)r->wait_max, (long long)wait_p99(r),
+                r->hold_total, (long long)avg, (long long)r->hold_max,
+                r->kind == SP_LOCK_COND ? "" : owners, kind_names[r->kind]);
         } else {
             char w[32], wm[32], wp[32], ht[32], ha[32], hm[32];
             sp_format_duration(r->wait_total, w, sizeof w);
@@ -235,9 +262,9 @@ int sp_lock_stats_write(int fd, bool csv, int64_t rate)
             sp_format_duration((int64_t)r->hold_total, ht, sizeof ht);
             sp_format_duration(avg, ha, sizeof ha);
             sp_format_duration(r->hold_max, hm, sizeof hm);
-            OUT("%-44s %12.0f %10llu %10s %10s %10s %10s %10s %10s %8llu\n", id, acq,
-                (unsigned long long)r->contended, w, wm, wp, ht, ha, hm,
-                (unsigned long long)r->contended);
+            OUT("%-44s %-6s %12s %10llu %10s %10s %10s %10s %10s %10s %8s\n", id,
+                kind_names[r->kind][0] ? kind_names[r->kind] : "-", acq_text,
+                (unsigned long long)r->contended, w, wm, wp, ht, ha, hm, owners);
         }
         if (len > cap - 512)
             break; /* cannot happen: 512 bytes a row */

@@ -28,11 +28,21 @@
 #define SP_LOCK_HIST_SUB 4 /* histogram buckets per power of two */
 #define SP_LOCK_HIST (40 * SP_LOCK_HIST_SUB)
 
-/* A wait of d ns for lock ended; use_site as for sp_lock_token. */
-void sp_lock_stats_wait(const void *lock, int64_t d, uintptr_t use_site);
+/* What a row's lock is, from the first wait or timed hold that names it.
+ * A condition variable is waited on, never held: its row has no
+ * acquisitions and no owner changes (written "-", or empty in CSV). */
+enum sp_lock_kind { SP_LOCK_UNKNOWN, SP_LOCK_MUTEX, SP_LOCK_RWLOCK, SP_LOCK_COND };
 
-/* A timed hold of lock lasted d ns and stands for weight holds. */
-void sp_lock_stats_hold(const void *lock, int64_t d, double weight, uintptr_t use_site);
+/* The kind of lock a wait label names (sp_wait_label: "mutex",
+ * "rwlock_read", "cond_timed", ...); SP_LOCK_UNKNOWN for any other wait. */
+enum sp_lock_kind sp_lock_kind_of_wait(const char *wait);
+
+/* A wait of d ns for lock (of kind) ended; use_site as for sp_lock_token. */
+void sp_lock_stats_wait(const void *lock, enum sp_lock_kind kind, int64_t d, uintptr_t use_site);
+
+/* A timed hold of lock (of kind) lasted d ns and stands for weight holds. */
+void sp_lock_stats_hold(const void *lock, enum sp_lock_kind kind, int64_t d, double weight,
+                        uintptr_t use_site);
 
 /* Writes the table to fd, heaviest first: text, or CSV with a header row;
  * hold_rate is the hold profile's, for the header. 0, ENOMEM or the

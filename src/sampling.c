@@ -163,15 +163,15 @@ static void record(const struct record_job *job)
  * semaphore, a barrier or a channel does not. */
 static bool is_lock_wait(const char *wait)
 {
-    return wait && (strncmp(wait, "mutex", 5) == 0 || strncmp(wait, "rwlock", 6) == 0 ||
-                    strncmp(wait, "cond", 4) == 0);
+    return sp_lock_kind_of_wait(wait) != SP_LOCK_UNKNOWN;
 }
 
 void sp_block_event(const void *object, const char *wait, int64_t d, void *leaf,
                     uintptr_t caller)
 {
-    if (is_lock_wait(wait) && !in_profiler)
-        sp_lock_stats_wait(object, d, caller); /* every wait: the lock table's tail */
+    enum sp_lock_kind kind = sp_lock_kind_of_wait(wait);
+    if (kind != SP_LOCK_UNKNOWN && !in_profiler)
+        sp_lock_stats_wait(object, kind, d, caller); /* every wait: the lock table's tail */
     int64_t rate = sp_block_rate();
     if (rate <= 0 || in_profiler)
         return;

@@ -95,6 +95,31 @@ Test(lock_table, written_at_exit_and_read_by_report, .timeout = 120)
 
 static pthread_mutex_t served;
 static int64_t waits[20];
+static pthread_cond_t served_cond = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t cond_mutex = PTHREAD_MUTEX_INITIALIZER;
+static int cond_ready; /* under cond_mutex */
+
+static void *signal_soon(void *arg)
+{
+    tp_sleep_ns(2000000);
+    pthread_mutex_lock(&cond_mutex);
+    cond_ready = 1;
+    pthread_cond_signal(&served_cond);
+    pthread_mutex_unlock(&cond_mutex);
+    return arg;
+}
+
+/* The text of the field after the 10th comma of lock's CSV row: its kind. */
+static bool csv_kind(const char *csv, const char *lock, char kind[16])
+{
+    const char *p = strstr(csv, lock);
+    for (int k = 0; p && k < 10; k++)
+        p = strchr(p + 1, ',');
+    if (!p)
+        return false;
+    snprintf(kind, 16, "%.*s", (int)strcspn(p + 1, ",\n"), p + 1);
+    return true;
+}
 
 static void *wait_once(void *arg)
 {
@@ -127,6 +152,18 @@ Test(lock_table, served_live_and_read_by_report, .timeout = 120)
     int64_t longest = 0;
     for (int i = 0; i < 20; i++)
         longest = waits[i] > longest ? waits[i] : longest;
+    /* A condition variable, waited on three times: a row of kind cond. */
+    syncprof_set_name(&served_cond, "served_cond");
+    for (int i = 0; i < 3; i++) {
+        pthread_t t;
+        pthread_mutex_lock(&cond_mutex);
+        cond_ready = 0;
+        pthread_create(&t, NULL, signal_soon, NULL);
+        while (!cond_ready)
+            pthread_cond_wait(&served_cond, &cond_mutex);
+        pthread_mutex_unlock(&cond_mutex);
+        pthread_join(t, NULL);
+    }
 
     struct hc_response text, csv;
     cr_assert_eq(hc_get(port, "/debug/pprof/locks", &text), 0);
@@ -149,6 +186,21 @@ Test(lock_table, served_live_and_read_by_report, .timeout = 120)
               "wait max %.0f, the program saw %lld", v[3], (long long)longest);
     cr_expect(v[4] >= v[3] * 0.8 && v[4] <= v[3], "p99 %.0f within a bucket of the max %.0f",
               v[4], v[3]);
+    char kind[16];
+    cr_expect(csv_kind(out, "served,", kind) && strcmp(kind, "mutex") == 0, "%s", out);
+    /* a cond is waited on, never acquired: no acquisitions, no owner changes */
+    const char *row = strstr(out, "served_cond,");
+    cr_assert(row && csv_kind(out, "served_cond,", kind), "%s", out);
+    cr_expect_str_eq(kind, "cond");
+    cr_expect(strncmp(row, "served_cond,,", 13) == 0 && strstr(row, ",,cond"), "%s", row);
+    free(out);
+    cr_assert_eq(ps_sh(&out, "%s report --by-lock %s", SP_TOOL, path), 0);
+    row = strstr(out, "served_cond ");
+    cr_assert(row, "%s", out);
+    char name[32], k[16], acq[16];
+    cr_expect(sscanf(row, "%31s %15s %15s", name, k, acq) == 3 && strcmp(k, "cond") == 0 &&
+                  strcmp(acq, "-") == 0,
+              "%s", row);
     free(out);
     hc_free(&text);
     hc_free(&csv);
