@@ -45,7 +45,6 @@
  * syncprof_http_start returns ENOTSUP.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -135,13 +134,9 @@ void sp_http_stats(struct sp_http_stats *st)
  * (a connection's, or its own) or the gate, and from now on, for its whole
  * life, it is "in profiler": nothing it does is recorded. (What such a
  * thread did before its first callback is reading a socket: no lock
- * another thread waits for.)
- */
-/*
- * libmicrohttpd's threads are syncprof's own: inside the profiler, and
- * service threads for the dumps and the main-exit check (thread_registry.h)
- * until they end. A connection's thread becomes one at its first callback;
- * the daemon's own thread runs none, so server_start adopts it by name.
+ * another thread waits for.) It is also a service thread, for the dumps
+ * and the main-exit check (thread_registry.h), until it ends. The daemon's
+ * own thread runs no callback, so server_start adopts it by name.
  */
 static pthread_key_t server_thread_key;
 static pthread_once_t server_thread_once = PTHREAD_ONCE_INIT;
@@ -169,27 +164,27 @@ static void enter_server_thread(void)
     }
 }
 
-/* The threads of the process now into tids (up to max); their number, or
- * -1 when /proc cannot be read or they are more than max. */
-static int list_threads(int *tids, int max)
+struct tid_list {
+    int *tids, n; /* n: -1 once more than SP_HTTP_THREADS_SEEN */
+};
+
+static bool add_tid(int tid, void *arg)
 {
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        int tid = atoi(e->d_name);
-        if (tid <= 0)
-            continue;
-        if (n == max) {
-            n = -1;
-            break;
-        }
-        tids[n++] = tid;
+    struct tid_list *l = arg;
+    if (l->n == SP_HTTP_THREADS_SEEN) {
+        l->n = -1;
+        return false;
     }
-    closedir(d);
-    return n;
+    l->tids[l->n++] = tid;
+    return true;
+}
+
+/* The threads of the process now into tids (SP_HTTP_THREADS_SEEN at most);
+ * their number, or -1 when /proc cannot be read or they are more. */
+static int list_threads(int *tids)
+{
+    struct tid_list l = { tids, 0 };
+    return sp_each_thread(add_tid, &l) ? l.n : -1;
 }
 
 static bool listed(const int *tids, int n, int tid)
@@ -204,7 +199,7 @@ static bool listed(const int *tids, int n, int tid)
 static void find_daemon_threads(struct sp_http_server *s, const int *before, int nbefore)
 {
     int *now = malloc(SP_HTTP_THREADS_SEEN * sizeof *now);
-    int n = now ? list_threads(now, SP_HTTP_THREADS_SEEN) : -1;
+    int n = now ? list_threads(now) : -1;
     for (int i = 0; i < n && s->ndaemon_tids < SP_HTTP_DAEMON_TIDS; i++) {
         char name[SP_THREAD_NAME_MAX];
         if (listed(before, nbefore, now[i]))
@@ -481,7 +476,7 @@ static int server_start(const struct sockaddr_storage *ss, socklen_t len,
         return e;
     }
     int *before = malloc(SP_HTTP_THREADS_SEEN * sizeof *before);
-    int nbefore = before ? list_threads(before, SP_HTTP_THREADS_SEEN) : -1;
+    int nbefore = before ? list_threads(before) : -1;
     s->daemon = start_daemon(s, ss->ss_family);
     if (!s->daemon) {
         e = errno ? errno : ENOMEM;

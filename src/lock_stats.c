@@ -239,7 +239,10 @@ int sp_lock_stats_write(int fd, bool csv, int64_t rate)
             "wait", "wait max", "wait p99", "hold*", "hold avg*", "hold max*", "owner ch");
     for (size_t i = 0; i < n; i++) {
         const struct lock_row *r = &copy[i];
-        char id[256], acq_text[32] = "-", owners[32] = "-";
+        /* a cond's acquisitions and owner changes: "-", empty in CSV */
+        char id[256], acq_text[32], owners[32];
+        snprintf(acq_text, sizeof acq_text, "%s", csv ? "" : "-");
+        snprintf(owners, sizeof owners, "%s", csv ? "" : "-");
         identity(r, s, id, sizeof id);
         /* Acquisitions: the estimate of holds, at least the contended ones. */
         double acq = r->holds > (double)r->contended ? r->holds : (double)r->contended;
@@ -249,11 +252,10 @@ int sp_lock_stats_write(int fd, bool csv, int64_t rate)
             snprintf(owners, sizeof owners, "%llu", (unsigned long long)r->contended);
         }
         if (csv) {
-            OUT("%s,%s,%llu,%lld,%lld,%lld,%.0f,%lld,%lld,%s,%s\n", id,
-                r->kind == SP_LOCK_COND ? "" : acq_text, (unsigned long long)r->contended,
-                (long long)r->wait_total, (long long)r->wait_max, (long long)wait_p99(r),
-                r->hold_total, (long long)avg, (long long)r->hold_max,
-                r->kind == SP_LOCK_COND ? "" : owners, kind_names[r->kind]);
+            OUT("%s,%s,%llu,%lld,%lld,%lld,%.0f,%lld,%lld,%s,%s\n", id, acq_text,
+                (unsigned long long)r->contended, (long long)r->wait_total,
+                (long long)r->wait_max, (long long)wait_p99(r), r->hold_total, (long long)avg,
+                (long long)r->hold_max, owners, kind_names[r->kind]);
         } else {
             char w[32], wm[32], wp[32], ht[32], ha[32], hm[32];
             sp_format_duration(r->wait_total, w, sizeof w);

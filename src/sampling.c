@@ -158,17 +158,12 @@ static void record(const struct record_job *job)
     sp_leave_profiler();
 }
 
-/* A wait on a mutex, rwlock or condition variable (sp_wait_label's
- * words): its object gets a birth site (lock_identity.h); a join, a
- * semaphore, a barrier or a channel does not. */
-static bool is_lock_wait(const char *wait)
-{
-    return sp_lock_kind_of_wait(wait) != SP_LOCK_UNKNOWN;
-}
-
 void sp_block_event(const void *object, const char *wait, int64_t d, void *leaf,
                     uintptr_t caller)
 {
+    /* A wait on a mutex, rwlock or condition variable: its object gets a
+     * birth site (lock_identity.h); a join, a semaphore, a barrier or a
+     * channel does not. */
     enum sp_lock_kind kind = sp_lock_kind_of_wait(wait);
     if (kind != SP_LOCK_UNKNOWN && !in_profiler)
         sp_lock_stats_wait(object, kind, d, caller); /* every wait: the lock table's tail */
@@ -179,7 +174,7 @@ void sp_block_event(const void *object, const char *wait, int64_t d, void *leaf,
         d = 1; /* as Go: every kept event has a positive length */
     if (!sp_block_sampled(d, rate, rate > 1 ? sp_rand64() : 0))
         return;
-    struct record_job job = { SP_PROFILE_BLOCK, object, wait, is_lock_wait(wait) ? caller : 0,
+    struct record_job job = { SP_PROFILE_BLOCK, object, wait, kind != SP_LOCK_UNKNOWN ? caller : 0,
                               leaf, caller, 0, 0 };
     sp_block_scale(d, rate, &job.count, &job.delay);
     record(&job);

@@ -221,21 +221,34 @@ static bool main_thread_ended(void)
     return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
 }
 
-/* Every thread but the ended main thread is one of the library's own. */
-static bool only_service_threads_left(void)
+bool sp_each_thread(bool (*visit)(int tid, void *arg), void *arg)
 {
     DIR *d = opendir("/proc/self/task");
     if (!d)
         return false;
-    bool alone = true;
     struct dirent *e;
-    while (alone && (e = readdir(d)) != NULL) {
+    while ((e = readdir(d)) != NULL) {
         int tid = atoi(e->d_name);
-        if (tid > 0 && tid != (int)getpid() && !sp_is_service_thread(tid))
-            alone = false;
+        if (tid > 0 && !visit(tid, arg))
+            break;
     }
     closedir(d);
-    return alone;
+    return true;
+}
+
+/* Clears *alone at a thread of the program's other than its main thread. */
+static bool library_thread(int tid, void *alone)
+{
+    if (tid != (int)getpid() && !sp_is_service_thread(tid))
+        *(bool *)alone = false;
+    return *(bool *)alone;
+}
+
+/* Every thread but the ended main thread is one of the library's own. */
+static bool only_service_threads_left(void)
+{
+    bool alone = true;
+    return sp_each_thread(library_thread, &alone) && alone;
 }
 
 void sp_service_thread_tick(void)

@@ -75,6 +75,10 @@ bool sp_is_service_thread(int tid);
 void sp_service_tid_add(int tid);
 void sp_service_tid_remove(int tid);
 
+/* Calls visit(tid, arg) for each thread of the process (/proc/self/task)
+ * until it returns false. Returns false when /proc cannot be read. */
+bool sp_each_thread(bool (*visit)(int tid, void *arg), void *arg);
+
 /* SP_SERVICE_TICK_MS: the longest a service thread waits between ticks. */
 #define SP_SERVICE_TICK_MS 500
 

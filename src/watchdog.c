@@ -9,7 +9,6 @@
  * last time, what was already reported) belongs to the watchdog thread
  * alone.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -239,6 +238,28 @@ static void report_hangs(const struct sp_thread_wait *w, size_t n, int64_t now, 
     }
 }
 
+struct asleep {
+    const struct sp_thread_wait *w;
+    size_t n;
+    uint64_t key; /* 0 once a live thread is not in an untimed wait */
+    size_t live;
+};
+
+static bool mix_asleep(int tid, void *arg)
+{
+    struct asleep *a = arg;
+    if (sp_is_service_thread(tid))
+        return true;
+    const struct sp_thread_wait *t = sp_waits_find(a->w, a->n, tid);
+    if (!t || t->timed) {
+        a->key = 0;
+        return false;
+    }
+    a->live++;
+    a->key = mix(a->key, wait_key(t));
+    return true;
+}
+
 /* The key of "every live thread asleep", or 0 if some live thread is not
  * blocked in a wait without a deadline. */
 static uint64_t all_asleep_key(const struct sp_thread_wait *w, size_t n)
@@ -248,26 +269,10 @@ static uint64_t all_asleep_key(const struct sp_thread_wait *w, size_t n)
         untimed += !w[i].timed;
     if (untimed == 0)
         return 0;
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
+    struct asleep a = { w, n, 1, 0 };
+    if (!sp_each_thread(mix_asleep, &a))
         return 0;
-    uint64_t key = 1;
-    size_t live = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        int tid = atoi(e->d_name);
-        if (tid <= 0 || sp_is_service_thread(tid))
-            continue;
-        const struct sp_thread_wait *t = sp_waits_find(w, n, tid);
-        if (!t || t->timed) {
-            key = 0;
-            break;
-        }
-        live++;
-        key = mix(key, wait_key(t));
-    }
-    closedir(d);
-    return live > 0 ? key | 1 : 0;
+    return a.live > 0 ? a.key | 1 : 0;
 }
 
 static void report_all_asleep(void)
