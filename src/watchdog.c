@@ -270,8 +270,8 @@ static uint64_t all_asleep_key(const struct sp_thread_wait *w, size_t n)
     if (untimed == 0)
         return 0;
     struct asleep a = { w, n, 1, 0 };
-    if (!sp_each_thread(mix_asleep, &a))
-        return 0;
+    if (!sp_each_thread(mix_asleep, &a) || a.key == 0)
+        return 0; /* a thread that is not asleep, wherever it comes in the list */
     return a.live > 0 ? a.key | 1 : 0;
 }
 

@@ -164,6 +164,32 @@ Test(watchdog, timed_waits_are_not_asleep)
     cr_expect_str_empty(buf, "the watchdog reported:\n%s", buf);
 }
 
+/* The main thread (the lowest tid, listed first) joins a thread that is
+ * running, in no wait: not every thread is asleep, whichever thread the
+ * check reads first. */
+static void *busy_for_1200ms(void *arg)
+{
+    int64_t end = tp_now_ns() + 1200000000;
+    while (tp_now_ns() < end)
+        ;
+    return arg;
+}
+
+Test(watchdog, a_running_thread_after_a_sleeping_one_is_not_all_asleep)
+{
+    int fd = memfd_create("err", 0), saved = dup(2);
+    dup2(fd, 2);
+    cr_assert_eq(syncprof_watchdog_start(0.4), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, busy_for_1200ms, NULL);
+    pthread_join(t, NULL); /* an untimed wait, for 1.2 s: three checks */
+    cr_assert_eq(syncprof_watchdog_stop(), 0);
+    dup2(saved, 2);
+    char buf[4096] = { 0 };
+    pread(fd, buf, sizeof buf - 1, 0);
+    cr_expect(!strstr(buf, "all threads are asleep"), "the watchdog reported:\n%s", buf);
+}
+
 Test(watchdog, api_errors_and_restart)
 {
     cr_expect_eq(syncprof_watchdog_start(0), EINVAL);
